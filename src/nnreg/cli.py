@@ -1,0 +1,173 @@
+"""The ``nnreg`` command line: argument parsing and printing only; the work is the library's.
+
+Exit status: 0 on success, 2 for a usage mistake (the message says what to do, no
+traceback), 3 when training diverged (its metrics so far are kept in the run folder).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from nnreg.activations import ACTIVATIONS
+from nnreg.costs import COSTS
+from nnreg.initializers import INITIALIZERS
+from nnreg.network import DTYPES
+from nnreg.regularizers import FORMULAS, REGULARIZERS
+from nnreg.session import DATASETS, TrainSettings, run_training
+from nnreg.training import Callback, TrainingDiverged
+
+EXIT_USAGE = 2
+EXIT_DIVERGED = 3
+
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+
+class NumberList(click.ParamType):
+    """A comma-separated list of numbers, e.g. ``64,30,10`` or ``5,1``."""
+
+    def __init__(self, kind: type, what: str) -> None:
+        self.kind = kind
+        self.name = what
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (list, tuple)):
+            return value
+        try:
+            numbers = [self.kind(part) for part in str(value).split(",") if part.strip()]
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of {self.name}s", param, ctx)
+        if not numbers:
+            self.fail(f"give at least one {self.name}", param, ctx)
+        return numbers
+
+
+REG_EPILOG = "\b\nRegularizers (n = training-set size, m = mini-batch size, biases untouched):\n" + "\n".join(
+    f"  {name:<14} {formula}" for name, formula in FORMULAS.items()
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="nnreg")
+def main() -> None:
+    """nnreg: feedforward networks with L1/L2 regularization done exactly right and made visible."""
+
+
+@main.command(epilog=REG_EPILOG)
+@click.option("--data", type=click.Choice(list(DATASETS)), default="digits", show_default=True,
+              help="Data set (digits: scikit-learn's embedded 8×8 digits, offline).")
+@click.option("--sizes", type=NumberList(int, "whole number"), default=None,
+              help="Units per layer, input first, e.g. 64,30,10 (default: inputs,30,classes).")
+@click.option("--activation", type=click.Choice(list(ACTIVATIONS)), default="sigmoid",
+              show_default=True, help="Hidden-layer activation.")
+@click.option("--cost", type=click.Choice(list(COSTS)), default="cross-entropy", show_default=True,
+              help="cross-entropy: sigmoid outputs; log-likelihood: softmax outputs.")
+@click.option("--initializer", type=click.Choice(list(INITIALIZERS)), default="default",
+              show_default=True, help="default: weights N(0, 1/n_in); large: N(0, 1).")
+@click.option("--epochs", type=int, default=30, show_default=True, help="Passes over the training data.")
+@click.option("--batch-size", type=int, default=10, show_default=True, help="m, examples per mini-batch.")
+@click.option("--eta", type=float, default=0.5, show_default=True, help="η, the learning rate.")
+@click.option("--lmbda", "--lambda", "lmbda", type=NumberList(float, "number"), default="0.1",
+              show_default=True,
+              help="λ, the regularization strength (divided by n, the training-set size); "
+              "one value, or one per weight layer: 5,1.")
+@click.option("--l2-lmbda", type=NumberList(float, "number"), default=None,
+              help="λ₂ of elastic-net's L2 part (default: the same as --lmbda).")
+@click.option("--reg", type=click.Choice(list(REGULARIZERS)), default="l2", show_default=True,
+              help="Regularizer; l1 is the book's subgradient rule. Formulas below.")
+@click.option("--regularize-biases", is_flag=True, help="Regularize biases too (default: weights only).")
+@click.option("--momentum", type=float, default=0.0, show_default=True, help="μ, momentum coefficient (0: plain SGD).")
+@click.option("--training-set-size", type=int, default=None,
+              help="Override n in λ/n (default: the number of training examples).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of initial weights and shuffling.")
+@click.option("--dtype", type=click.Choice(list(DTYPES)), default="float64", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run folder to write (default: runs/<date>-<time>-<reg>).")
+@click.option("--quiet", is_flag=True, help="No progress bar or per-epoch lines.")
+def train(out: Path | None, quiet: bool, lmbda, l2_lmbda, **options) -> None:
+    """Train a network and write a run folder (config, per-epoch metrics, parameters)."""
+    settings = TrainSettings(
+        lmbda=lmbda[0] if len(lmbda) == 1 else lmbda,
+        l2_lmbda=None if l2_lmbda is None else (l2_lmbda[0] if len(l2_lmbda) == 1 else l2_lmbda),
+        **options,
+    )
+    try:
+        with EpochPrinter(quiet) as printer:
+            result = run_training(settings, out, callbacks=[printer])
+    except ValueError as error:
+        errors.print(f"[bold red]Error:[/] {error}")
+        sys.exit(EXIT_USAGE)
+    except TrainingDiverged as error:
+        errors.print(f"[bold red]Training diverged:[/] {error}")
+        sys.exit(EXIT_DIVERGED)
+    print_summary(result.summary, result.folder)
+
+
+class EpochPrinter(Callback):
+    """A rich progress bar over all mini-batches, and one line per epoch."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.progress = Progress(
+            TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("mini-batches"), TimeRemainingColumn(), console=console,
+            disable=quiet, transient=True,
+        )
+        self.task = None
+        self.epochs = 0
+
+    def __enter__(self) -> EpochPrinter:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def on_train_begin(self, epochs: int, steps_per_epoch: int) -> None:
+        self.epochs = epochs
+        self.task = self.progress.add_task("train", total=epochs * steps_per_epoch)
+
+    def on_steps(self, steps: int) -> None:
+        self.progress.advance(self.task, steps)
+
+    def on_epoch_end(self, record, network) -> None:
+        if self.quiet:
+            return
+        train = record["training"]
+        parts = [
+            f"epoch {record['epoch']:>3}/{self.epochs}",
+            f"cost {train['total_cost']:.4f} = C₀ {train['data_cost']:.4f}"
+            f" + penalty {train['penalty']:.4f}",
+            f"train {train['accuracy']:.2%}",
+        ]
+        if "validation" in record:
+            parts.append(f"val {record['validation']['accuracy']:.2%}")
+        parts.append(f"zeros {record['weights']['fraction_zero']:.1%}")
+        self.progress.console.print("  ".join(parts))
+
+
+def print_summary(summary: dict, folder: Path) -> None:
+    table = Table(title=f"nnreg train: {summary['epochs']} epochs", title_justify="left")
+    for column in ("data set", "accuracy", "data cost C₀", "penalty", "total cost"):
+        table.add_column(column, justify="right" if column != "data set" else "left")
+    for name in ("training", "validation", "test"):
+        if name in summary:
+            row = summary[name]
+            table.add_row(name, f"{row['accuracy']:.2%}", f"{row['data_cost']:.4f}",
+                          f"{row['penalty']:.4f}", f"{row['total_cost']:.4f}")
+    console.print(table)
+    console.print(
+        "penalty uses n = the training-set size for every data set; "
+        f"weights exactly zero: {summary['fraction_zero_weights']:.2%}"
+    )
+    console.print(f"run folder: {folder}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

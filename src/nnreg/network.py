@@ -1,0 +1,123 @@
+"""The network: parameters, forward pass and backward pass for a whole mini-batch.
+
+Examples are the *rows* of the input matrix X, shape (m, n_in), so a mini-batch of m
+examples goes through each layer as one matrix product:
+
+    Zˡ = Aˡ⁻¹·Wˡᵀ + bˡ,   Aˡ = σ(Zˡ)
+
+with Wˡ of shape (n_out, n_in) as in the book. Backpropagation gives the gradient of the
+*mean* data cost over the batch, (1/m)·Σ_x ∇C_x — the quantity every update rule in
+:mod:`nnreg.regularizers` is written with.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from nnreg.activations import get_activation
+from nnreg.costs import make_cost
+from nnreg.initializers import INITIALIZERS
+from nnreg.validation import check_choice, check_sizes
+
+DTYPES = {"float64": np.float64, "float32": np.float32}
+
+
+class Network:
+    """A feedforward network with one activation for its hidden layers and a cost that owns its output.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Units per layer, input first: ``[784, 30, 10]``.
+    activation : {"sigmoid", "tanh", "relu"}
+        Activation σ of the hidden layers (and of the output layer with the quadratic cost).
+    cost : {"cross-entropy", "quadratic", "log-likelihood"}
+        Cross-entropy uses sigmoid outputs, log-likelihood softmax outputs.
+    initializer : {"default", "large"}
+        ``default``: weights N(0, 1/n_in); ``large``: N(0, 1); biases N(0, 1) in both.
+    rng : numpy.random.Generator or int or None
+        Source of the initial weights; an int is a seed.
+    dtype : {"float64", "float32"}
+        Floating-point type of parameters and computations.
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        activation: str = "sigmoid",
+        cost: str = "cross-entropy",
+        initializer: str = "default",
+        rng: np.random.Generator | int | None = None,
+        dtype: str = "float64",
+    ) -> None:
+        self.sizes = check_sizes(sizes)
+        self.activation = get_activation(activation)
+        self.cost = make_cost(cost, self.activation)
+        check_choice("initializer", initializer, INITIALIZERS)
+        check_choice("dtype", dtype, DTYPES)
+        self.dtype = np.dtype(DTYPES[dtype])
+        self.initializer = initializer
+        self.weights, self.biases = INITIALIZERS[initializer](
+            self.sizes, np.random.default_rng(rng), self.dtype
+        )
+
+    @property
+    def num_layers(self) -> int:
+        """Number of weight layers (one less than the number of layers of units)."""
+        return len(self.sizes) - 1
+
+    def forward(self, inputs: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Weighted inputs Zˡ and activations Aˡ of every layer (A⁰ = inputs)."""
+        activations = [inputs]
+        weighted_inputs = []
+        last = self.num_layers - 1
+        for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
+            z = activations[-1] @ w.T
+            z += b
+            a = self.cost.output(z) if layer == last else self.activation.fn(z)
+            weighted_inputs.append(z)
+            activations.append(a)
+        return weighted_inputs, activations
+
+    def feedforward(self, inputs: np.ndarray) -> np.ndarray:
+        """Output activations for a batch of inputs, shape (m, n_out)."""
+        return self.forward(inputs)[1][-1]
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        """Index of the most active output unit for each example."""
+        return np.argmax(self.feedforward(inputs), axis=1)
+
+    def gradients(
+        self, inputs: np.ndarray, targets: np.ndarray
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Gradients of the mean data cost (1/m)·Σ_x C_x over the batch, by backpropagation.
+
+        δᴸ comes from the cost; δˡ = (δˡ⁺¹·Wˡ⁺¹) ⊙ σ'(Zˡ); ∂C₀/∂Wˡ = δˡᵀ·Aˡ⁻¹/m and
+        ∂C₀/∂bˡ = Σ_rows δˡ/m. Returns (weight gradients, bias gradients), shaped like
+        the parameters.
+        """
+        weighted_inputs, activations = self.forward(inputs)
+        scale = 1.0 / inputs.shape[0]
+        delta = self.cost.delta(weighted_inputs[-1], activations[-1], targets)
+        weight_grads: list[np.ndarray] = [None] * self.num_layers  # type: ignore[list-item]
+        bias_grads: list[np.ndarray] = [None] * self.num_layers  # type: ignore[list-item]
+        for layer in range(self.num_layers - 1, -1, -1):
+            weight_grads[layer] = (delta.T @ activations[layer]) * scale
+            bias_grads[layer] = delta.sum(axis=0) * scale
+            if layer > 0:
+                delta = (delta @ self.weights[layer]) * self.activation.derivative(
+                    weighted_inputs[layer - 1], activations[layer]
+                )
+        return weight_grads, bias_grads
+
+    def data_cost(self, inputs: np.ndarray, targets: np.ndarray) -> float:
+        """The data cost C₀ = (1/n)·Σ_x C_x over the given examples (no penalty)."""
+        weighted_inputs, activations = self.forward(inputs)
+        per_example = self.cost.fn(weighted_inputs[-1], activations[-1], targets)
+        return float(np.mean(per_example))
+
+    def num_weights(self) -> int:
+        """Total number of weights (biases not counted)."""
+        return sum(w.size for w in self.weights)

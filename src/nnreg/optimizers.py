@@ -1,0 +1,86 @@
+"""Optimizers: how a gradient g becomes a step. One small interface.
+
+``g`` is the mean data gradient of the mini-batch, (1/m)·Σ_x ∇C_x, plus whatever coupled
+penalty gradient the regularizer added (see :mod:`nnreg.regularizers`). ``init_state``
+returns the optimizer's state as plain arrays; ``step`` moves the parameters in place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nnreg.validation import check_real
+
+
+class Optimizer:
+    """Interface: ``learning_rate`` η, ``init_state(params)``, ``step(params, grads, state)``."""
+
+    name = "optimizer"
+
+    def __init__(self, learning_rate: float) -> None:
+        self.learning_rate = check_real(
+            "eta", learning_rate, above=0.0, hint=": η is the learning rate, try 0.1 to 3"
+        )
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "learning_rate": self.learning_rate}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "name")
+        return f"{type(self).__name__}({args})"
+
+    def init_state(self, params: list[np.ndarray]) -> dict[str, list[np.ndarray]]:
+        return {}
+
+    def step(self, params: list[np.ndarray], grads: list[np.ndarray], state: dict) -> None:
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """Plain stochastic gradient descent: w ← w − η·g."""
+
+    name = "sgd"
+
+    def step(self, params, grads, state):
+        eta = self.learning_rate
+        for p, g in zip(params, grads):
+            p -= eta * g
+
+
+class MomentumSGD(Optimizer):
+    """SGD with momentum, as in the book's chapter 3: v ← μ·v − η·g, w ← w + v.
+
+    μ = 0 is plain SGD. This equals PyTorch's ``SGD(lr=η, momentum=μ)`` (which keeps
+    b = v/(−η) and steps w ← w − η·b).
+    """
+
+    name = "momentum"
+
+    def __init__(self, learning_rate: float, momentum: float = 0.9) -> None:
+        super().__init__(learning_rate)
+        self.momentum = check_real(
+            "momentum", momentum, minimum=0.0, below=1.0,
+            hint=": μ is the momentum coefficient, 0 for none, typically 0.9",
+        )
+
+    def config(self):
+        return {**super().config(), "momentum": self.momentum}
+
+    def init_state(self, params):
+        return {"velocity": [np.zeros_like(p) for p in params]}
+
+    def step(self, params, grads, state):
+        eta, mu = self.learning_rate, self.momentum
+        for p, g, v in zip(params, grads, state["velocity"]):
+            v *= mu
+            v -= eta * g
+            p += v
+
+
+def make_optimizer(learning_rate: float, momentum: float = 0.0) -> Optimizer:
+    """Plain SGD when μ = 0, SGD with momentum otherwise."""
+    if check_real("momentum", momentum, minimum=0.0, below=1.0) == 0.0:
+        return SGD(learning_rate)
+    return MomentumSGD(learning_rate, momentum)

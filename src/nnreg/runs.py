@@ -1,0 +1,76 @@
+"""Run folders: what a training run leaves behind for later runs, plots and people.
+
+A run folder holds
+
+* ``config.json``: everything needed to repeat the run (network, optimizer,
+  regularizer, data, seed, n);
+* ``metrics.jsonl``: one JSON object per epoch, written as each epoch ends, so a run
+  that stops early keeps its metrics so far;
+* ``parameters.npz``: the parameters after the last epoch that did not diverge;
+* ``summary.json``: the final result, written when the run ends.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from nnreg.checkpoints import atomic_write_bytes, load_parameters, save_parameters
+from nnreg.network import Network
+from nnreg.training import Callback
+
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+PARAMETERS = "parameters.npz"
+SUMMARY = "summary.json"
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    text = json.dumps(data, indent=2, sort_keys=False) + "\n"
+    atomic_write_bytes(path, lambda handle: handle.write(text.encode()))
+
+
+def create_run_folder(path: Path, config: dict[str, Any]) -> Path:
+    """Make ``path`` (which must not hold a run already) and write its config."""
+    path = Path(path)
+    if (path / CONFIG).exists():
+        raise ValueError(f"{path} already holds a run: choose another --out folder")
+    path.mkdir(parents=True, exist_ok=True)
+    write_json(path / CONFIG, config)
+    return path
+
+
+class RunFolderWriter(Callback):
+    """Create a run folder when training starts (after every argument was checked), then
+    append each epoch's metrics and keep the last good parameters in it."""
+
+    def __init__(self, folder: Path, config: dict[str, Any]) -> None:
+        self.folder = Path(folder)
+        self.config = config
+
+    def on_train_begin(self, epochs: int, steps_per_epoch: int) -> None:
+        create_run_folder(self.folder, self.config)
+
+    def on_epoch_end(self, record: dict[str, Any], network: Network) -> None:
+        with open(self.folder / METRICS, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+        if not record.get("diverged"):
+            save_parameters(self.folder / PARAMETERS, network.weights, network.biases)
+
+
+def read_run(folder: Path) -> dict[str, Any]:
+    """Config, per-epoch metrics, summary (if written) and parameters of a run folder."""
+    folder = Path(folder)
+    if not (folder / CONFIG).is_file():
+        raise ValueError(f"{folder} is not an nnreg run folder (no {CONFIG})")
+    config = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+    metrics_path = folder / METRICS
+    metrics = []
+    if metrics_path.is_file():
+        metrics = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
+    summary_path = folder / SUMMARY
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else None
+    parameters = load_parameters(folder / PARAMETERS) if (folder / PARAMETERS).is_file() else None
+    return {"config": config, "metrics": metrics, "summary": summary, "parameters": parameters}

@@ -1,0 +1,114 @@
+"""One training run from plain settings: what ``nnreg train`` does, as a library function.
+
+:class:`TrainSettings` holds the options of ``nnreg train``; :func:`run_training` builds
+the network, optimizer and regularizer from them, trains, and writes the run folder
+(see :mod:`nnreg.runs`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from nnreg.datasets import load_digits
+from nnreg.network import Network
+from nnreg.optimizers import make_optimizer
+from nnreg.regularizers import make_regularizer
+from nnreg.runs import SUMMARY, RunFolderWriter, write_json
+from nnreg.training import Callback, History, train
+from nnreg.validation import check_choice
+
+DATASETS = {"digits": load_digits}
+
+
+@dataclass
+class TrainSettings:
+    """The options of ``nnreg train``; defaults reach ≥ 93% test accuracy on digits."""
+
+    data: str = "digits"
+    sizes: Sequence[int] | None = None
+    activation: str = "sigmoid"
+    cost: str = "cross-entropy"
+    initializer: str = "default"
+    epochs: int = 30
+    batch_size: int = 10
+    eta: float = 0.5
+    lmbda: float | Sequence[float] = 0.1
+    l2_lmbda: float | Sequence[float] | None = None
+    reg: str = "l2"
+    regularize_biases: bool = False
+    momentum: float = 0.0
+    seed: int = 0
+    dtype: str = "float64"
+    training_set_size: int | None = None
+
+
+@dataclass
+class RunResult:
+    folder: Path
+    history: History
+    summary: dict[str, Any]
+
+
+def default_run_folder(settings: TrainSettings, root: Path = Path("runs")) -> Path:
+    """``runs/<date>-<time>-<reg>``, with a numeric suffix if that exists already."""
+    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{settings.reg}"
+    folder, suffix = root / stem, 1
+    while folder.exists():
+        suffix += 1
+        folder = root / f"{stem}-{suffix}"
+    return folder
+
+
+def run_training(
+    settings: TrainSettings, out: Path | None = None, callbacks: Iterable[Callback] = ()
+) -> RunResult:
+    """Train as ``nnreg train`` does and write the run folder; returns folder, history, summary."""
+    check_choice("data set", settings.data, DATASETS)
+    datasets = DATASETS[settings.data]()
+    training = datasets["training"]
+    sizes = settings.sizes or [training.inputs.shape[1], 30, training.targets.shape[1]]
+    rng = np.random.default_rng(settings.seed)
+    network = Network(sizes, settings.activation, settings.cost, settings.initializer, rng,
+                      settings.dtype)
+    optimizer = make_optimizer(settings.eta, settings.momentum)
+    options: dict[str, Any] = {"regularize_biases": settings.regularize_biases}
+    if settings.reg == "elastic-net":
+        options["l2_lmbda"] = settings.l2_lmbda
+    regularizer = make_regularizer(settings.reg, settings.lmbda, **options)
+    n = settings.training_set_size or len(training)
+    folder = Path(out) if out is not None else default_run_folder(settings)
+    config = {
+        "settings": {**dataclasses.asdict(settings), "sizes": list(sizes)},
+        "training_set_size": n,
+        "regularizer": regularizer.config(),
+        "optimizer": optimizer.config(),
+        "examples": {name: len(data) for name, data in datasets.items()},
+    }
+    history = train(
+        network, training, epochs=settings.epochs, batch_size=settings.batch_size,
+        optimizer=optimizer, regularizer=regularizer,
+        evaluation_data={k: v for k, v in datasets.items() if k != "training"},
+        rng=rng, training_set_size=settings.training_set_size,
+        callbacks=[RunFolderWriter(folder, config), *callbacks],
+    )
+    summary = summarize(history)
+    write_json(folder / SUMMARY, summary)
+    return RunResult(folder, history, summary)
+
+
+def summarize(history: History) -> dict[str, Any]:
+    """The final epoch's accuracies and cost split, and the fraction of exactly-zero weights."""
+    last = history.last
+    summary: dict[str, Any] = {"epochs": last["epoch"]}
+    for name in ("training", "validation", "test"):
+        if name in last:
+            summary[name] = last[name]
+    summary["fraction_zero_weights"] = last["weights"]["fraction_zero"]
+    summary["seconds"] = sum(record["seconds"] for record in history.records)
+    return summary

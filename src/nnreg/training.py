@@ -1,0 +1,251 @@
+"""The training loop: epochs, seeded shuffling, mini-batches, monitors and callbacks.
+
+It knows no regularizer or optimizer by name: each mini-batch step is
+
+1. g = (1/m)·Σ_x ∇C_x by backpropagation;
+2. ``regularizer.add_gradient`` (coupled penalty gradient, e.g. L2's (λ/n)·w);
+3. ``regularizer.before_step`` (e.g. decoupled weight decay);
+4. ``optimizer.step`` (SGD, momentum);
+5. ``regularizer.after_step`` (e.g. the L1 soft-threshold),
+
+with n the training-set size, m the mini-batch size.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from nnreg.datasets.dataset import Dataset, make_dataset
+from nnreg.monitors import EpochContext, Monitor, default_monitors
+from nnreg.network import Network
+from nnreg.optimizers import Optimizer
+from nnreg.regularizers import NoRegularization, Regularizer
+from nnreg.validation import check_int
+
+
+class TrainingDiverged(RuntimeError):
+    """Training produced NaN or inf. ``history`` holds every epoch's metrics so far."""
+
+    def __init__(self, message: str, epoch: int, history: History) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+        self.history = history
+
+
+@dataclass
+class History:
+    """Per-epoch records, each a dict: ``epoch``, ``seconds``, one entry per data set
+    (``data_cost``, ``penalty``, ``total_cost``, ``accuracy``), ``weights``, ``diverged``."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def series(self, *path: str) -> list[Any]:
+        """One value per epoch, e.g. ``history.series("validation", "accuracy")``."""
+        values = []
+        for record in self.records:
+            value: Any = record
+            for key in path:
+                value = value[key]
+            values.append(value)
+        return values
+
+    @property
+    def last(self) -> dict[str, Any]:
+        return self.records[-1]
+
+
+class Callback:
+    """Hooks the loop calls; override what you need. Library code never prints: the CLI's
+    progress bar and per-epoch lines are callbacks."""
+
+    def on_train_begin(self, epochs: int, steps_per_epoch: int) -> None: ...
+
+    def on_steps(self, steps: int) -> None:
+        """``steps`` more mini-batches done (called a few dozen times per epoch)."""
+
+    def on_epoch_end(self, record: dict[str, Any], network: Network) -> None: ...
+
+
+@dataclass
+class TrainingState:
+    """Everything that changes during training besides the network's parameters."""
+
+    optimizer_state: dict
+    regularizer_state: dict
+    rng: np.random.Generator
+    epoch: int = 0
+
+
+def training_step(
+    network: Network,
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    optimizer: Optimizer,
+    regularizer: Regularizer,
+    training_set_size: int,
+    state: TrainingState,
+) -> None:
+    """One mini-batch update of ``network`` in place (see the module docstring)."""
+    weights, biases = network.weights, network.biases
+    weight_grads, bias_grads = network.gradients(inputs, targets)
+    regularizer.add_gradient(weights, biases, weight_grads, bias_grads, training_set_size)
+    eta = optimizer.learning_rate
+    regularizer.before_step(weights, biases, eta, training_set_size, state.regularizer_state)
+    optimizer.step(weights + biases, weight_grads + bias_grads, state.optimizer_state)
+    regularizer.after_step(weights, biases, eta, training_set_size, state.regularizer_state)
+
+
+def _as_dataset(data: Dataset | Sequence, network: Network, name: str) -> Dataset:
+    if not isinstance(data, Dataset):
+        try:
+            inputs, outputs = data
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a Dataset or a pair (inputs, labels)") from None
+        data = make_dataset(inputs, outputs, network.sizes[-1], name)
+    if data.inputs.shape[1] != network.sizes[0]:
+        raise ValueError(
+            f"{name} has {data.inputs.shape[1]} input features but the network's input layer "
+            f"has {network.sizes[0]} units: make sizes[0] = {data.inputs.shape[1]}"
+        )
+    if data.targets.shape[1] != network.sizes[-1]:
+        raise ValueError(
+            f"{name} has targets of length {data.targets.shape[1]} but the network has "
+            f"{network.sizes[-1]} output units: make sizes[-1] = {data.targets.shape[1]}"
+        )
+    return data.astype(network.dtype)
+
+
+def _report_steps(callbacks: list[Callback], steps: int) -> None:
+    if steps:
+        for callback in callbacks:
+            callback.on_steps(steps)
+
+
+def _divergence(record: dict[str, Any], network: Network) -> str | None:
+    """What went non-finite in this epoch, or None."""
+    costs = record.get("training", {})
+    for key in ("data_cost", "penalty"):
+        if key in costs and not math.isfinite(costs[key]):
+            return f"the training {key.replace('_', ' ')} is {costs[key]}"
+    if not all(np.all(np.isfinite(p)) for p in network.weights + network.biases):
+        return "the weights contain NaN or inf"
+    return None
+
+
+def train(
+    network: Network,
+    training_data: Dataset | Sequence,
+    *,
+    epochs: int,
+    batch_size: int,
+    optimizer: Optimizer,
+    regularizer: Regularizer | None = None,
+    evaluation_data: dict[str, Dataset | Sequence] | None = None,
+    rng: np.random.Generator | int | None = None,
+    training_set_size: int | None = None,
+    monitors: Iterable[Monitor] | None = None,
+    callbacks: Iterable[Callback] = (),
+    state: TrainingState | None = None,
+) -> History:
+    """Train ``network`` in place by mini-batch SGD; return the per-epoch :class:`History`.
+
+    Parameters
+    ----------
+    training_data : Dataset or (inputs, labels)
+        Inputs of shape (n, sizes[0]); labels as class indices or one-hot rows.
+    epochs, batch_size : int
+        Passes over the data, and m, the examples per mini-batch (the last batch of an
+        epoch is smaller when m does not divide n).
+    optimizer : Optimizer
+        ``SGD(η)`` or ``MomentumSGD(η, μ)``.
+    regularizer : Regularizer, optional
+        Any object of :mod:`nnreg.regularizers`; none by default.
+    evaluation_data : dict of name -> Dataset or (inputs, labels), optional
+        Measured at the end of every epoch besides the training data.
+    rng : Generator or int or None
+        Source of the shuffling; an int is a seed.
+    training_set_size : int, optional
+        n in every λ/n; by default the number of training examples. Override it when
+        training on a subset but regularizing as for the full set.
+    monitors, callbacks
+        Measurements merged into each epoch's record; hooks for progress and saving.
+    state : TrainingState, optional
+        Optimizer/regularizer state and generator to continue from (e.g. a checkpoint).
+
+    Raises
+    ------
+    ValueError
+        For arguments that cannot work, with what to do instead.
+    TrainingDiverged
+        When a cost or a weight becomes NaN or inf; its ``history`` keeps every epoch so far.
+    """
+    regularizer = regularizer if regularizer is not None else NoRegularization()
+    training = _as_dataset(training_data, network, "training data")
+    evaluation = {
+        name: _as_dataset(data, network, f"evaluation data {name!r}")
+        for name, data in (evaluation_data or {}).items()
+    }
+    if "training" in evaluation:
+        raise ValueError("'training' is reserved for the training data: name evaluation sets otherwise")
+    n_examples = len(training)
+    epochs = check_int("epochs", epochs, minimum=1, hint=": the number of passes over the data")
+    batch_size = check_int(
+        "batch_size", batch_size, minimum=1, maximum=n_examples,
+        hint=f": m is the mini-batch size, between 1 and the {n_examples} training examples",
+    )
+    n = n_examples if training_set_size is None else check_int(
+        "training_set_size", training_set_size, minimum=1,
+        hint=": n is the training-set size used in every λ/n",
+    )
+    regularizer.check_layers(network.num_layers)
+    if state is None:
+        state = TrainingState(
+            optimizer.init_state(network.weights + network.biases),
+            regularizer.init_state(network.weights, network.biases),
+            np.random.default_rng(rng),
+        )
+    monitors = list(default_monitors() if monitors is None else monitors)
+    callbacks = list(callbacks)
+    context = EpochContext(network, regularizer, n, {"training": training, **evaluation})
+    steps_per_epoch = -(-n_examples // batch_size)
+    report_every = max(1, steps_per_epoch // 40)
+    for callback in callbacks:
+        callback.on_train_begin(epochs, steps_per_epoch)
+
+    history = History()
+    for _ in range(epochs):
+        started = time.perf_counter()
+        order = state.rng.permutation(n_examples)
+        inputs, targets = training.inputs[order], training.targets[order]
+        pending = 0
+        for start in range(0, n_examples, batch_size):
+            stop = start + batch_size
+            training_step(network, inputs[start:stop], targets[start:stop], optimizer,
+                          regularizer, n, state)
+            pending += 1
+            if pending == report_every:
+                _report_steps(callbacks, pending)
+                pending = 0
+        _report_steps(callbacks, pending)
+        state.epoch += 1
+        record: dict[str, Any] = {"epoch": state.epoch, "seconds": time.perf_counter() - started}
+        for monitor in monitors:
+            record.update(monitor.measure(context))
+        problem = _divergence(record, network)
+        record["diverged"] = problem is not None
+        history.records.append(record)
+        for callback in callbacks:
+            callback.on_epoch_end(record, network)
+        if problem:
+            raise TrainingDiverged(
+                f"training diverged in epoch {state.epoch}: {problem}. Try a smaller learning "
+                f"rate η (now {optimizer.learning_rate:g}) or a larger mini-batch; the metrics "
+                "of every epoch so far are kept",
+                state.epoch, history,
+            )
+    return history

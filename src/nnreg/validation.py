@@ -1,0 +1,100 @@
+"""Argument checks shared by every public entry point.
+
+Each helper returns the checked (and normalized) value or raises ``ValueError`` with a
+message that says what was wrong and what to do. The CLI prints these messages as they
+are, so they are written for a person.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+
+def check_choice(name: str, value: Any, choices: Mapping[str, Any] | Iterable[str]) -> Any:
+    """``value`` must be one of ``choices``."""
+    options = list(choices)
+    if value not in options:
+        raise ValueError(f"unknown {name} {value!r}: choose one of {', '.join(map(str, options))}")
+    return value
+
+
+def check_sizes(sizes: Sequence[int]) -> list[int]:
+    """Layer sizes: at least an input and an output layer, each a positive integer."""
+    try:
+        values = [int(s) for s in sizes]
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"sizes must be a list of integers such as [784, 30, 10], got {sizes!r}"
+        ) from None
+    if len(values) < 2 or any(v != s for v, s in zip(values, sizes)):
+        raise ValueError(
+            f"sizes must list at least two whole numbers (input and output units), got {sizes!r}"
+        )
+    if min(values) < 1:
+        raise ValueError(f"every layer needs at least one unit, got sizes {values}")
+    return values
+
+
+def check_real(
+    name: str,
+    value: Any,
+    *,
+    minimum: float | None = None,
+    above: float | None = None,
+    below: float | None = None,
+    hint: str = "",
+) -> float:
+    """A finite real number, ≥ ``minimum`` / > ``above`` / < ``below`` where given."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}{hint}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be finite, got {value!r}{hint}")
+    if minimum is not None and number < minimum:
+        raise ValueError(f"{name} must be >= {minimum:g}, got {number:g}{hint}")
+    if above is not None and number <= above:
+        raise ValueError(f"{name} must be > {above:g}, got {number:g}{hint}")
+    if below is not None and number >= below:
+        raise ValueError(f"{name} must be < {below:g}, got {number:g}{hint}")
+    return number
+
+
+def check_int(name: str, value: Any, *, minimum: int = 1, maximum: int | None = None,
+              hint: str = "") -> int:
+    """A whole number in [minimum, maximum]."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        if not (isinstance(value, float) and value.is_integer()):
+            raise ValueError(f"{name} must be a whole number, got {value!r}{hint}")
+    number = int(value)
+    if number < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {number}{hint}")
+    if maximum is not None and number > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {number}{hint}")
+    return number
+
+
+LAMBDA_HINT = ": λ is the regularization strength; use 0 for no regularization"
+
+
+def check_lambdas(name: str, value: float | Sequence[float]) -> float | tuple[float, ...]:
+    """λ as one number for every layer, or a sequence with one number per weight layer."""
+    if np.ndim(value) == 0:
+        return check_real(name, value, minimum=0.0, hint=LAMBDA_HINT)
+    values = tuple(check_real(name, v, minimum=0.0, hint=LAMBDA_HINT) for v in value)
+    if not values:
+        raise ValueError(f"{name} is an empty list: give one λ, or one per weight layer")
+    return values
+
+
+def check_finite_array(name: str, array: np.ndarray) -> None:
+    """Every entry finite (no NaN, no ±inf)."""
+    if not np.all(np.isfinite(array)):
+        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        raise ValueError(
+            f"{name} contains {bad} non-finite value(s) (NaN or inf): clean or drop those "
+            "examples before training"
+        )
