@@ -120,6 +120,26 @@ def _as_dataset(data: Dataset | Sequence, network: Network, name: str) -> Datase
     return data.astype(network.dtype)
 
 
+def _train_one_epoch(
+    network: Network, training: Dataset, batch_size: int, optimizer: Optimizer,
+    regularizer: Regularizer, n: int, state: TrainingState, callbacks: list[Callback],
+    report_every: int,
+) -> None:
+    """Shuffle with the state's generator, then one step per mini-batch."""
+    order = state.rng.permutation(len(training))
+    inputs, targets = training.inputs[order], training.targets[order]
+    pending = 0
+    for start in range(0, len(training), batch_size):
+        stop = start + batch_size
+        training_step(network, inputs[start:stop], targets[start:stop], optimizer, regularizer,
+                      n, state)
+        pending += 1
+        if pending == report_every:
+            _report_steps(callbacks, pending)
+            pending = 0
+    _report_steps(callbacks, pending)
+
+
 def _report_steps(callbacks: list[Callback], steps: int) -> None:
     if steps:
         for callback in callbacks:
@@ -218,34 +238,27 @@ def train(
         callback.on_train_begin(epochs, steps_per_epoch)
 
     history = History()
-    for _ in range(epochs):
-        started = time.perf_counter()
-        order = state.rng.permutation(n_examples)
-        inputs, targets = training.inputs[order], training.targets[order]
-        pending = 0
-        for start in range(0, n_examples, batch_size):
-            stop = start + batch_size
-            training_step(network, inputs[start:stop], targets[start:stop], optimizer,
-                          regularizer, n, state)
-            pending += 1
-            if pending == report_every:
-                _report_steps(callbacks, pending)
-                pending = 0
-        _report_steps(callbacks, pending)
-        state.epoch += 1
-        record: dict[str, Any] = {"epoch": state.epoch, "seconds": time.perf_counter() - started}
-        for monitor in monitors:
-            record.update(monitor.measure(context))
-        problem = _divergence(record, network)
-        record["diverged"] = problem is not None
-        history.records.append(record)
-        for callback in callbacks:
-            callback.on_epoch_end(record, network)
-        if problem:
-            raise TrainingDiverged(
-                f"training diverged in epoch {state.epoch}: {problem}. Try a smaller learning "
-                f"rate η (now {optimizer.learning_rate:g}) or a larger mini-batch; the metrics "
-                "of every epoch so far are kept",
-                state.epoch, history,
-            )
+    # Overflow is detected and reported as divergence below, not as NumPy warnings.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(epochs):
+            started = time.perf_counter()
+            _train_one_epoch(network, training, batch_size, optimizer, regularizer, n, state,
+                             callbacks, report_every)
+            state.epoch += 1
+            record: dict[str, Any] = {"epoch": state.epoch,
+                                      "seconds": time.perf_counter() - started}
+            for monitor in monitors:
+                record.update(monitor.measure(context))
+            problem = _divergence(record, network)
+            record["diverged"] = problem is not None
+            history.records.append(record)
+            for callback in callbacks:
+                callback.on_epoch_end(record, network)
+            if problem:
+                raise TrainingDiverged(
+                    f"training diverged in epoch {state.epoch}: {problem}. Try a smaller learning "
+                    f"rate η (now {optimizer.learning_rate:g}) or a larger mini-batch; the metrics "
+                    "of every epoch so far are kept",
+                    state.epoch, history,
+                )
     return history
