@@ -107,8 +107,20 @@ class ReferenceTrainer:
     Parameters are kept in the book's shapes: weights (n_out, n_in), biases (n_out, 1).
     """
 
-    def __init__(self, weights, biases, hidden, cost, reg, lmbda, l2_lmbda, eta, momentum, n,
-                 regularize_biases=False):
+    def __init__(
+        self,
+        weights,
+        biases,
+        hidden,
+        cost,
+        reg,
+        lmbda,
+        l2_lmbda,
+        eta,
+        momentum,
+        n,
+        regularize_biases=False,
+    ):
         self.weights = [w.copy() for w in weights]
         self.biases = [b.reshape(-1, 1).copy() for b in biases]
         self.hidden, self.cost, self.reg = hidden, cost, reg
@@ -125,11 +137,17 @@ class ReferenceTrainer:
         nabla_w = [np.zeros_like(w) for w in self.weights]
         nabla_b = [np.zeros_like(b) for b in self.biases]
         for x, y in zip(xs, ys):
-            dw, db = backprop(self.weights, self.biases, x.reshape(-1, 1), y.reshape(-1, 1),
-                              self.hidden, self.cost)
+            dw, db = backprop(
+                self.weights,
+                self.biases,
+                x.reshape(-1, 1),
+                y.reshape(-1, 1),
+                self.hidden,
+                self.cost,
+            )
             nabla_w = [nw + d for nw, d in zip(nabla_w, dw)]
             nabla_b = [nb + d for nb, d in zip(nabla_b, db)]
-        eta, n, lam, mu = self.eta, self.n, self.lmbda, self.mu
+        eta, n, lam = self.eta, self.n, self.lmbda
         self.u += eta * lam / n
         for params, nablas, velocities, qs, regularized in (
             (self.weights, nabla_w, self.velocity_w, self.q_w, True),

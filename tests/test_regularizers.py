@@ -23,9 +23,11 @@ def zero_data_gradient(monkeypatch):
 def step_with_batch_size(regularizer, m, eta=0.5, n=1000, momentum=0.0, seed=0, steps=1):
     network = nnreg.Network([5, 4, 3], rng=seed)
     optimizer = nnreg.make_optimizer(eta, momentum)
-    state = TrainingState(optimizer.init_state(network.weights + network.biases),
-                          regularizer.init_state(network.weights, network.biases),
-                          np.random.default_rng(0))
+    state = TrainingState(
+        optimizer.init_state(network.weights + network.biases),
+        regularizer.init_state(network.weights, network.biases),
+        np.random.default_rng(0),
+    )
     before = [p.copy() for p in network.weights + network.biases]
     inputs = np.ones((m, 5))
     targets = np.zeros((m, 3))
@@ -159,16 +161,26 @@ def test_regularize_biases_decays_biases_with_their_layers_lambda(monkeypatch):
 def test_decoupled_decay_equals_l2_for_plain_sgd_and_differs_with_momentum(digits):
     def final_weights(regularizer, momentum):
         network = nnreg.Network([64, 10, 10], rng=0)
-        nnreg.train(network, digits["training"], epochs=2, batch_size=20,
-                    optimizer=nnreg.make_optimizer(0.3, momentum), regularizer=regularizer,
-                    rng=0, monitors=[])
+        nnreg.train(
+            network,
+            digits["training"],
+            epochs=2,
+            batch_size=20,
+            optimizer=nnreg.make_optimizer(0.3, momentum),
+            regularizer=regularizer,
+            rng=0,
+            monitors=[],
+        )
         return network.weights
 
-    for a, b in zip(final_weights(nnreg.L2(20.0), 0.0),
-                    final_weights(nnreg.DecoupledWeightDecay(20.0), 0.0)):
+    for a, b in zip(
+        final_weights(nnreg.L2(20.0), 0.0), final_weights(nnreg.DecoupledWeightDecay(20.0), 0.0)
+    ):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
-    l2, decoupled = final_weights(nnreg.L2(20.0), 0.9), final_weights(
-        nnreg.DecoupledWeightDecay(20.0), 0.9)
+    l2, decoupled = (
+        final_weights(nnreg.L2(20.0), 0.9),
+        final_weights(nnreg.DecoupledWeightDecay(20.0), 0.9),
+    )
     # With momentum the L2 decay accumulates in the velocity: a stronger effective decay.
     assert sum(np.linalg.norm(w) for w in l2) < sum(np.linalg.norm(w) for w in decoupled)
 
@@ -176,8 +188,9 @@ def test_decoupled_decay_equals_l2_for_plain_sgd_and_differs_with_momentum(digit
 def test_decoupled_decay_uses_the_weights_from_before_the_step(monkeypatch):
     zero_data_gradient(monkeypatch)
     eta, lmbda, n, mu = 0.5, 5.0, 1000, 0.9
-    before, network = step_with_batch_size(nnreg.DecoupledWeightDecay(lmbda), 10, eta, n, mu,
-                                           steps=3)
+    before, network = step_with_batch_size(
+        nnreg.DecoupledWeightDecay(lmbda), 10, eta, n, mu, steps=3
+    )
     for w0, w in zip(before[:2], network.weights):
         # the velocity holds only the (zero) data gradient, so momentum adds nothing
         np.testing.assert_allclose(w, (1 - eta * lmbda / n) ** 3 * w0, rtol=1e-15)
@@ -190,6 +203,10 @@ def test_soft_threshold_closed_form_on_hand_values():
 
 def test_config_round_trips_through_make_regularizer():
     regularizer = nnreg.make_regularizer("l1-cumulative", [1.0, 2.0], regularize_biases=True)
-    assert regularizer.config() == {"name": "l1", "lmbda": (1.0, 2.0),
-                                    "regularize_biases": True, "method": "cumulative"}
+    assert regularizer.config() == {
+        "name": "l1",
+        "lmbda": (1.0, 2.0),
+        "regularize_biases": True,
+        "method": "cumulative",
+    }
     assert "method='cumulative'" in repr(regularizer)

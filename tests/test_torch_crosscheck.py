@@ -34,20 +34,28 @@ def test_l2_sgd_steps_match_torch_sgd_with_weight_decay_lambda_over_n(momentum):
     biases = [layer.bias for layer in model if isinstance(layer, torch.nn.Linear)]
     optimizer = torch.optim.SGD(
         [{"params": weights, "weight_decay": lmbda / n}, {"params": biases, "weight_decay": 0.0}],
-        lr=eta, momentum=momentum,
+        lr=eta,
+        momentum=momentum,
     )
     ours = nnreg.make_optimizer(eta, momentum)
     regularizer = nnreg.L2(lmbda)
-    state = TrainingState(ours.init_state(network.weights + network.biases),
-                          regularizer.init_state(network.weights, network.biases), rng)
+    state = TrainingState(
+        ours.init_state(network.weights + network.biases),
+        regularizer.init_state(network.weights, network.biases),
+        rng,
+    )
     for _ in range(3):
         inputs = rng.normal(size=(m, 8))
         targets = np.eye(4)[rng.integers(0, 4, size=m)]
         training_step(network, inputs, targets, ours, regularizer, n, state)
         optimizer.zero_grad()
         # Cross-entropy on sigmoid outputs, summed over output units, mean over the batch.
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(
-            model(torch.from_numpy(inputs)), torch.from_numpy(targets), reduction="sum") / m
+        loss = (
+            torch.nn.functional.binary_cross_entropy_with_logits(
+                model(torch.from_numpy(inputs)), torch.from_numpy(targets), reduction="sum"
+            )
+            / m
+        )
         loss.backward()
         optimizer.step()
     for ours_w, theirs in zip(network.weights + network.biases, weights + biases):

@@ -11,8 +11,8 @@ Each activation is a pair of functions working elementwise on whole arrays:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -48,8 +48,9 @@ class NumberList(click.ParamType):
         return numbers
 
 
-REG_EPILOG = "\b\nRegularizers (n = training-set size, m = mini-batch size, biases untouched):\n" + "\n".join(
-    f"  {name:<14} {formula}" for name, formula in FORMULAS.items()
+REG_EPILOG = (
+    "\b\nRegularizers (n = training-set size, m = mini-batch size, biases untouched):\n"
+    + "\n".join(f"  {name:<14} {formula}" for name, formula in FORMULAS.items())
 )
 
 
@@ -60,35 +61,96 @@ def main() -> None:
 
 
 @main.command(epilog=REG_EPILOG)
-@click.option("--data", type=click.Choice(list(DATASETS)), default="digits", show_default=True,
-              help="Data set (digits: scikit-learn's embedded 8×8 digits, offline).")
-@click.option("--sizes", type=NumberList(int, "whole number"), default=None,
-              help="Units per layer, input first, e.g. 64,30,10 (default: inputs,30,classes).")
-@click.option("--activation", type=click.Choice(list(ACTIVATIONS)), default="sigmoid",
-              show_default=True, help="Hidden-layer activation.")
-@click.option("--cost", type=click.Choice(list(COSTS)), default="cross-entropy", show_default=True,
-              help="cross-entropy: sigmoid outputs; log-likelihood: softmax outputs.")
-@click.option("--initializer", type=click.Choice(list(INITIALIZERS)), default="default",
-              show_default=True, help="default: weights N(0, 1/n_in); large: N(0, 1).")
-@click.option("--epochs", type=int, default=30, show_default=True, help="Passes over the training data.")
-@click.option("--batch-size", type=int, default=10, show_default=True, help="m, examples per mini-batch.")
+@click.option(
+    "--data",
+    type=click.Choice(list(DATASETS)),
+    default="digits",
+    show_default=True,
+    help="Data set (digits: scikit-learn's embedded 8×8 digits, offline).",
+)
+@click.option(
+    "--sizes",
+    type=NumberList(int, "whole number"),
+    default=None,
+    help="Units per layer, input first, e.g. 64,30,10 (default: inputs,30,classes).",
+)
+@click.option(
+    "--activation",
+    type=click.Choice(list(ACTIVATIONS)),
+    default="sigmoid",
+    show_default=True,
+    help="Hidden-layer activation.",
+)
+@click.option(
+    "--cost",
+    type=click.Choice(list(COSTS)),
+    default="cross-entropy",
+    show_default=True,
+    help="cross-entropy: sigmoid outputs; log-likelihood: softmax outputs.",
+)
+@click.option(
+    "--initializer",
+    type=click.Choice(list(INITIALIZERS)),
+    default="default",
+    show_default=True,
+    help="default: weights N(0, 1/n_in); large: N(0, 1).",
+)
+@click.option(
+    "--epochs", type=int, default=30, show_default=True, help="Passes over the training data."
+)
+@click.option(
+    "--batch-size", type=int, default=10, show_default=True, help="m, examples per mini-batch."
+)
 @click.option("--eta", type=float, default=0.5, show_default=True, help="η, the learning rate.")
-@click.option("--lmbda", "--lambda", "lmbda", type=NumberList(float, "number"), default="0.1",
-              show_default=True,
-              help="λ, the regularization strength (divided by n, the training-set size); "
-              "one value, or one per weight layer: 5,1.")
-@click.option("--l2-lmbda", type=NumberList(float, "number"), default=None,
-              help="λ₂ of elastic-net's L2 part (default: the same as --lmbda).")
-@click.option("--reg", type=click.Choice(list(REGULARIZERS)), default="l2", show_default=True,
-              help="Regularizer; l1 is the book's subgradient rule. Formulas below.")
-@click.option("--regularize-biases", is_flag=True, help="Regularize biases too (default: weights only).")
-@click.option("--momentum", type=float, default=0.0, show_default=True, help="μ, momentum coefficient (0: plain SGD).")
-@click.option("--training-set-size", type=int, default=None,
-              help="Override n in λ/n (default: the number of training examples).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of initial weights and shuffling.")
+@click.option(
+    "--lmbda",
+    "--lambda",
+    "lmbda",
+    type=NumberList(float, "number"),
+    default="0.1",
+    show_default=True,
+    help="λ, the regularization strength (divided by n, the training-set size); "
+    "one value, or one per weight layer: 5,1.",
+)
+@click.option(
+    "--l2-lmbda",
+    type=NumberList(float, "number"),
+    default=None,
+    help="λ₂ of elastic-net's L2 part (default: the same as --lmbda).",
+)
+@click.option(
+    "--reg",
+    type=click.Choice(list(REGULARIZERS)),
+    default="l2",
+    show_default=True,
+    help="Regularizer; l1 is the book's subgradient rule. Formulas below.",
+)
+@click.option(
+    "--regularize-biases", is_flag=True, help="Regularize biases too (default: weights only)."
+)
+@click.option(
+    "--momentum",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="μ, momentum coefficient (0: plain SGD).",
+)
+@click.option(
+    "--training-set-size",
+    type=int,
+    default=None,
+    help="Override n in λ/n (default: the number of training examples).",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of initial weights and shuffling."
+)
 @click.option("--dtype", type=click.Choice(list(DTYPES)), default="float64", show_default=True)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Run folder to write (default: runs/<date>-<time>-<reg>).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Run folder to write (default: runs/<date>-<time>-<reg>).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar or per-epoch lines.")
 def train(out: Path | None, quiet: bool, lmbda, l2_lmbda, **options) -> None:
     """Train a network and write a run folder (config, per-epoch metrics, parameters)."""
@@ -115,9 +177,14 @@ class EpochPrinter(Callback):
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
         self.progress = Progress(
-            TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("mini-batches"), TimeRemainingColumn(), console=console,
-            disable=quiet, transient=True,
+            TextColumn("[bold]training"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("mini-batches"),
+            TimeRemainingColumn(),
+            console=console,
+            disable=quiet,
+            transient=True,
         )
         self.task = None
         self.epochs = 0
@@ -159,8 +226,13 @@ def print_summary(summary: dict, folder: Path) -> None:
     for name in ("training", "validation", "test"):
         if name in summary:
             row = summary[name]
-            table.add_row(name, f"{row['accuracy']:.2%}", f"{row['data_cost']:.4f}",
-                          f"{row['penalty']:.4f}", f"{row['total_cost']:.4f}")
+            table.add_row(
+                name,
+                f"{row['accuracy']:.2%}",
+                f"{row['data_cost']:.4f}",
+                f"{row['penalty']:.4f}",
+                f"{row['total_cost']:.4f}",
+            )
     console.print(table)
     console.print(
         "penalty uses n = the training-set size for every data set; "

@@ -103,7 +103,7 @@ COSTS = {
 
 
 def make_cost(name: str, hidden_activation: Activation):
-    """Build the cost called ``name``; the quadratic cost reuses ``hidden_activation`` at the output."""
+    """Build the cost called ``name``; quadratic cost reuses ``hidden_activation`` at the output."""
     try:
         cost_class = COSTS[name]
     except KeyError:

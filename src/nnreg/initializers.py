@@ -7,7 +7,7 @@ Weights of layer l have shape (n_out, n_in) as in the book; biases have shape (n
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

@@ -12,7 +12,7 @@ with Wˡ of shape (n_out, n_in) as in the book. Backpropagation gives the gradie
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -25,7 +25,7 @@ DTYPES = {"float64": np.float64, "float32": np.float32}
 
 
 class Network:
-    """A feedforward network with one activation for its hidden layers and a cost that owns its output.
+    """A feedforward network: one activation for the hidden layers, a cost that owns the output.
 
     Parameters
     ----------

@@ -61,7 +61,10 @@ class MomentumSGD(Optimizer):
     def __init__(self, learning_rate: float, momentum: float = 0.9) -> None:
         super().__init__(learning_rate)
         self.momentum = check_real(
-            "momentum", momentum, minimum=0.0, below=1.0,
+            "momentum",
+            momentum,
+            minimum=0.0,
+            below=1.0,
             hint=": μ is the momentum coefficient, 0 for none, typically 0.9",
         )
 

@@ -27,7 +27,8 @@ way the update applies it, so costs can always be reported as data cost + penalt
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -94,7 +95,9 @@ class Regularizer:
     def penalty(self, weights: Arrays, biases: Arrays, training_set_size: int) -> float:
         """The penalty added to the mean data cost C₀, with n = ``training_set_size``."""
         n = training_set_size
-        return float(sum(self._penalty(p, layer, n) for _, layer, p in self._targets(weights, biases)))
+        return float(
+            sum(self._penalty(p, layer, n) for _, layer, p in self._targets(weights, biases))
+        )
 
     def penalty_gradient(
         self, weights: Arrays, biases: Arrays, training_set_size: int
@@ -118,7 +121,11 @@ class Regularizer:
         return state
 
     def add_gradient(
-        self, weights: Arrays, biases: Arrays, weight_grads: Arrays, bias_grads: Arrays,
+        self,
+        weights: Arrays,
+        biases: Arrays,
+        weight_grads: Arrays,
+        bias_grads: Arrays,
         training_set_size: int,
     ) -> None:
         """Hook 1: add the coupled penalty gradient to the data gradient, in place."""
@@ -127,7 +134,11 @@ class Regularizer:
             self._add_gradient(p, g, layer, training_set_size)
 
     def before_step(
-        self, weights: Arrays, biases: Arrays, learning_rate: float, training_set_size: int,
+        self,
+        weights: Arrays,
+        biases: Arrays,
+        learning_rate: float,
+        training_set_size: int,
         state: dict,
     ) -> None:
         """Hook 2: change the parameters before the optimizer step, in place."""
@@ -135,7 +146,11 @@ class Regularizer:
             self._before_step(p, layer, learning_rate, training_set_size, state.get(key))
 
     def after_step(
-        self, weights: Arrays, biases: Arrays, learning_rate: float, training_set_size: int,
+        self,
+        weights: Arrays,
+        biases: Arrays,
+        learning_rate: float,
+        training_set_size: int,
         state: dict,
     ) -> None:
         """Hook 4: change the parameters after the optimizer step, in place."""
@@ -224,8 +239,9 @@ class L1(Regularizer):
 
     name = "l1"
 
-    def __init__(self, lmbda: Lambdas = 0.0, method: str = "subgradient", *,
-                 regularize_biases: bool = False) -> None:
+    def __init__(
+        self, lmbda: Lambdas = 0.0, method: str = "subgradient", *, regularize_biases: bool = False
+    ) -> None:
         super().__init__(lmbda, regularize_biases=regularize_biases)
         self.method = check_choice("L1 method", method, L1_METHODS)
 
@@ -278,15 +294,20 @@ class ElasticNet(Regularizer):
 
     name = "elastic-net"
 
-    def __init__(self, l1_lmbda: Lambdas = 0.0, l2_lmbda: Lambdas = 0.0, *,
-                 regularize_biases: bool = False) -> None:
+    def __init__(
+        self, l1_lmbda: Lambdas = 0.0, l2_lmbda: Lambdas = 0.0, *, regularize_biases: bool = False
+    ) -> None:
         super().__init__(0.0, regularize_biases=regularize_biases)
         self.l1_lmbda = check_lambdas("l1_lmbda", l1_lmbda)
         self.l2_lmbda = check_lambdas("l2_lmbda", l2_lmbda)
 
     def config(self) -> dict[str, Any]:
-        return {"name": self.name, "l1_lmbda": self.l1_lmbda, "l2_lmbda": self.l2_lmbda,
-                "regularize_biases": self.regularize_biases}
+        return {
+            "name": self.name,
+            "l1_lmbda": self.l1_lmbda,
+            "l2_lmbda": self.l2_lmbda,
+            "regularize_biases": self.regularize_biases,
+        }
 
     def _penalty(self, p, layer, n):
         l1 = self._per_layer(self.l1_lmbda, layer) / n * float(np.abs(p).sum())

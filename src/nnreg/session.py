@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -74,8 +75,9 @@ def run_training(
     training = datasets["training"]
     sizes = settings.sizes or [training.inputs.shape[1], 30, training.targets.shape[1]]
     rng = np.random.default_rng(settings.seed)
-    network = Network(sizes, settings.activation, settings.cost, settings.initializer, rng,
-                      settings.dtype)
+    network = Network(
+        sizes, settings.activation, settings.cost, settings.initializer, rng, settings.dtype
+    )
     optimizer = make_optimizer(settings.eta, settings.momentum)
     options: dict[str, Any] = {"regularize_biases": settings.regularize_biases}
     if settings.reg == "elastic-net":
@@ -91,10 +93,15 @@ def run_training(
         "examples": {name: len(data) for name, data in datasets.items()},
     }
     history = train(
-        network, training, epochs=settings.epochs, batch_size=settings.batch_size,
-        optimizer=optimizer, regularizer=regularizer,
+        network,
+        training,
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        optimizer=optimizer,
+        regularizer=regularizer,
         evaluation_data={k: v for k, v in datasets.items() if k != "training"},
-        rng=rng, training_set_size=settings.training_set_size,
+        rng=rng,
+        training_set_size=settings.training_set_size,
         callbacks=[RunFolderWriter(folder, config), *callbacks],
     )
     summary = summarize(history)

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -121,8 +122,14 @@ def _as_dataset(data: Dataset | Sequence, network: Network, name: str) -> Datase
 
 
 def _train_one_epoch(
-    network: Network, training: Dataset, batch_size: int, optimizer: Optimizer,
-    regularizer: Regularizer, n: int, state: TrainingState, callbacks: list[Callback],
+    network: Network,
+    training: Dataset,
+    batch_size: int,
+    optimizer: Optimizer,
+    regularizer: Regularizer,
+    n: int,
+    state: TrainingState,
+    callbacks: list[Callback],
     report_every: int,
 ) -> None:
     """Shuffle with the state's generator, then one step per mini-batch."""
@@ -131,8 +138,9 @@ def _train_one_epoch(
     pending = 0
     for start in range(0, len(training), batch_size):
         stop = start + batch_size
-        training_step(network, inputs[start:stop], targets[start:stop], optimizer, regularizer,
-                      n, state)
+        training_step(
+            network, inputs[start:stop], targets[start:stop], optimizer, regularizer, n, state
+        )
         pending += 1
         if pending == report_every:
             _report_steps(callbacks, pending)
@@ -211,16 +219,27 @@ def train(
         for name, data in (evaluation_data or {}).items()
     }
     if "training" in evaluation:
-        raise ValueError("'training' is reserved for the training data: name evaluation sets otherwise")
+        raise ValueError(
+            "'training' is reserved for the training data: name evaluation sets otherwise"
+        )
     n_examples = len(training)
     epochs = check_int("epochs", epochs, minimum=1, hint=": the number of passes over the data")
     batch_size = check_int(
-        "batch_size", batch_size, minimum=1, maximum=n_examples,
+        "batch_size",
+        batch_size,
+        minimum=1,
+        maximum=n_examples,
         hint=f": m is the mini-batch size, between 1 and the {n_examples} training examples",
     )
-    n = n_examples if training_set_size is None else check_int(
-        "training_set_size", training_set_size, minimum=1,
-        hint=": n is the training-set size used in every λ/n",
+    n = (
+        n_examples
+        if training_set_size is None
+        else check_int(
+            "training_set_size",
+            training_set_size,
+            minimum=1,
+            hint=": n is the training-set size used in every λ/n",
+        )
     )
     regularizer.check_layers(network.num_layers)
     if state is None:
@@ -242,11 +261,22 @@ def train(
     with np.errstate(over="ignore", invalid="ignore"):
         for _ in range(epochs):
             started = time.perf_counter()
-            _train_one_epoch(network, training, batch_size, optimizer, regularizer, n, state,
-                             callbacks, report_every)
+            _train_one_epoch(
+                network,
+                training,
+                batch_size,
+                optimizer,
+                regularizer,
+                n,
+                state,
+                callbacks,
+                report_every,
+            )
             state.epoch += 1
-            record: dict[str, Any] = {"epoch": state.epoch,
-                                      "seconds": time.perf_counter() - started}
+            record: dict[str, Any] = {
+                "epoch": state.epoch,
+                "seconds": time.perf_counter() - started,
+            }
             for monitor in monitors:
                 record.update(monitor.measure(context))
             problem = _divergence(record, network)
@@ -259,6 +289,7 @@ def train(
                     f"training diverged in epoch {state.epoch}: {problem}. Try a smaller learning "
                     f"rate η (now {optimizer.learning_rate:g}) or a larger mini-batch; the metrics "
                     "of every epoch so far are kept",
-                    state.epoch, history,
+                    state.epoch,
+                    history,
                 )
     return history

@@ -8,7 +8,8 @@ are, so they are written for a person.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -63,8 +64,9 @@ def check_real(
     return number
 
 
-def check_int(name: str, value: Any, *, minimum: int = 1, maximum: int | None = None,
-              hint: str = "") -> int:
+def check_int(
+    name: str, value: Any, *, minimum: int = 1, maximum: int | None = None, hint: str = ""
+) -> int:
     """A whole number in [minimum, maximum]."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         if not (isinstance(value, float) and value.is_integer()):

@@ -26,7 +26,8 @@ class Dataset:
     def astype(self, dtype: np.dtype) -> Dataset:
         """The same data with inputs and targets in ``dtype`` (no copy when already so)."""
         return Dataset(
-            self.inputs.astype(dtype, copy=False), self.targets.astype(dtype, copy=False),
+            self.inputs.astype(dtype, copy=False),
+            self.targets.astype(dtype, copy=False),
             self.labels,
         )
 
@@ -50,7 +51,9 @@ def make_dataset(inputs, outputs, num_outputs: int, name: str = "data") -> Datas
         )
     if len(inputs) == 0:
         raise ValueError(f"{name} is empty: give at least one example")
-    if not np.issubdtype(inputs.dtype, np.number) or np.issubdtype(inputs.dtype, np.complexfloating):
+    if not np.issubdtype(inputs.dtype, np.number) or np.issubdtype(
+        inputs.dtype, np.complexfloating
+    ):
         raise ValueError(f"{name}: inputs must be real numbers, got dtype {inputs.dtype}")
     check_finite_array(f"{name} inputs", inputs)
     if outputs.ndim == 1:
