@@ -13,6 +13,8 @@ import numpy as np
 
 from nnreg.validation import check_real
 
+MOMENTUM_HINT = ": μ is the momentum coefficient, 0 for none, typically 0.9"
+
 
 class Optimizer:
     """Interface: ``learning_rate`` η, ``init_state(params)``, ``step(params, grads, state)``."""
@@ -65,7 +67,7 @@ class MomentumSGD(Optimizer):
             momentum,
             minimum=0.0,
             below=1.0,
-            hint=": μ is the momentum coefficient, 0 for none, typically 0.9",
+            hint=MOMENTUM_HINT,
         )
 
     def config(self):
@@ -84,6 +86,6 @@ class MomentumSGD(Optimizer):
 
 def make_optimizer(learning_rate: float, momentum: float = 0.0) -> Optimizer:
     """Plain SGD when μ = 0, SGD with momentum otherwise."""
-    if check_real("momentum", momentum, minimum=0.0, below=1.0) == 0.0:
+    if check_real("momentum", momentum, minimum=0.0, below=1.0, hint=MOMENTUM_HINT) == 0.0:
         return SGD(learning_rate)
     return MomentumSGD(learning_rate, momentum)

@@ -359,12 +359,17 @@ def _l1_with(method: str):
     return build
 
 
+def _none(lmbda: Lambdas = 0.0, **options) -> NoRegularization:
+    check_lambdas("lmbda", lmbda)  # ignored, but a negative λ is still a mistake worth reporting
+    return NoRegularization()
+
+
 def _elastic_net(lmbda: Lambdas = 0.0, l2_lmbda: Lambdas | None = None, **options) -> ElasticNet:
     return ElasticNet(lmbda, lmbda if l2_lmbda is None else l2_lmbda, **options)
 
 
 REGULARIZERS = {
-    "none": lambda lmbda=0.0, **options: NoRegularization(),
+    "none": _none,
     "l2": L2,
     "l1": _l1_with("subgradient"),
     "l1-proximal": _l1_with("proximal"),

@@ -82,6 +82,11 @@ def run_training(
     options: dict[str, Any] = {"regularize_biases": settings.regularize_biases}
     if settings.reg == "elastic-net":
         options["l2_lmbda"] = settings.l2_lmbda
+    elif settings.l2_lmbda is not None:
+        raise ValueError(
+            f"l2_lmbda (--l2-lmbda) only applies to the elastic-net regularizer, not to "
+            f"{settings.reg!r}: drop it, or use --reg elastic-net"
+        )
     regularizer = make_regularizer(settings.reg, settings.lmbda, **options)
     n = settings.training_set_size or len(training)
     folder = Path(out) if out is not None else default_run_folder(settings)

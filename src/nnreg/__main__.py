@@ -1,0 +1,5 @@
+"""``python -m nnreg`` runs the command line."""
+
+from nnreg.cli import main
+
+main()
