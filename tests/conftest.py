@@ -28,3 +28,29 @@ def digits():
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+def shared_mnist_folder():
+    """The real MNIST files: ``$NNREG_TEST_MNIST``, else ``shared/data/mnist`` beside the repo."""
+    import os
+
+    configured = os.environ.get("NNREG_TEST_MNIST")
+    folder = (
+        Path(configured) if configured else Path(__file__).parents[1] / ".." / "shared/data/mnist"
+    )
+    return folder.resolve()
+
+
+@pytest.fixture(scope="session")
+def mnist_folder():
+    folder = shared_mnist_folder()
+    if not (folder / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"real MNIST not found in {folder}: set NNREG_TEST_MNIST to its folder")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def mnist(mnist_folder):
+    from nnreg.datasets.folders import load_idx_folder
+
+    return load_idx_folder(mnist_folder)

@@ -16,10 +16,11 @@ from rich.table import Table
 
 from nnreg.activations import ACTIVATIONS
 from nnreg.costs import COSTS
+from nnreg.datasets.download import DownloadError
 from nnreg.initializers import INITIALIZERS
 from nnreg.network import DTYPES
 from nnreg.regularizers import FORMULAS, REGULARIZERS
-from nnreg.session import DATASETS, TrainSettings, run_training
+from nnreg.session import TrainSettings, run_training
 from nnreg.training import Callback, TrainingDiverged
 
 EXIT_USAGE = 2
@@ -63,10 +64,24 @@ def main() -> None:
 @main.command(epilog=REG_EPILOG)
 @click.option(
     "--data",
-    type=click.Choice(list(DATASETS)),
     default="digits",
     show_default=True,
-    help="Data set (digits: scikit-learn's embedded 8×8 digits, offline).",
+    help="digits (scikit-learn's embedded 8×8 digits, offline), mnist, fashion-mnist, or a "
+    "folder holding MNIST-style IDX files.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Data folder (default: $NNREG_DATA, else a per-user folder); MNIST is read from its "
+    "mnist/ subfolder and downloaded there when missing.",
+)
+@click.option(
+    "--mirror",
+    "mirrors",
+    multiple=True,
+    help="MNIST mirror URL to download from (repeatable; default: $NNREG_MNIST_MIRRORS or "
+    "the built-in list). http(s):// and file:// work.",
 )
 @click.option(
     "--sizes",
@@ -152,21 +167,22 @@ def main() -> None:
     help="Run folder to write (default: runs/<date>-<time>-<reg>).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar or per-epoch lines.")
-def train(out: Path | None, quiet: bool, lmbda, l2_lmbda, **options) -> None:
+def train(out: Path | None, quiet: bool, lmbda, l2_lmbda, mirrors, **options) -> None:
     """Train a network and write a run folder (config, per-epoch metrics, parameters)."""
     settings = TrainSettings(
+        mirrors=list(mirrors) or None,
         lmbda=lmbda[0] if len(lmbda) == 1 else lmbda,
         l2_lmbda=None if l2_lmbda is None else (l2_lmbda[0] if len(l2_lmbda) == 1 else l2_lmbda),
         **options,
     )
     try:
         with EpochPrinter(quiet) as printer:
-            result = run_training(settings, out, callbacks=[printer])
-    except ValueError as error:
-        errors.print(f"[bold red]Error:[/] {error}")
+            result = run_training(settings, out, [printer], printer.download_progress)
+    except (ValueError, OSError, DownloadError) as error:
+        errors.print(f"[bold red]Error:[/] {error}", soft_wrap=True)
         sys.exit(EXIT_USAGE)
     except TrainingDiverged as error:
-        errors.print(f"[bold red]Training diverged:[/] {error}")
+        errors.print(f"[bold red]Training diverged:[/] {error}", soft_wrap=True)
         sys.exit(EXIT_DIVERGED)
     print_summary(result.summary, result.folder)
 
@@ -177,10 +193,9 @@ class EpochPrinter(Callback):
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
         self.progress = Progress(
-            TextColumn("[bold]training"),
+            TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("mini-batches"),
             TimeRemainingColumn(),
             console=console,
             disable=quiet,
@@ -188,6 +203,12 @@ class EpochPrinter(Callback):
         )
         self.task = None
         self.epochs = 0
+        self.downloads: dict[str, int] = {}
+
+    def download_progress(self, name: str, done: int, total: int | None) -> None:
+        if name not in self.downloads:
+            self.downloads[name] = self.progress.add_task(f"download {name}", total=total)
+        self.progress.update(self.downloads[name], completed=done)
 
     def __enter__(self) -> EpochPrinter:
         self.progress.start()
@@ -198,7 +219,7 @@ class EpochPrinter(Callback):
 
     def on_train_begin(self, epochs: int, steps_per_epoch: int) -> None:
         self.epochs = epochs
-        self.task = self.progress.add_task("train", total=epochs * steps_per_epoch)
+        self.task = self.progress.add_task("mini-batches", total=epochs * steps_per_epoch)
 
     def on_steps(self, steps: int) -> None:
         self.progress.advance(self.task, steps)

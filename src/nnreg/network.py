@@ -63,6 +63,28 @@ class Network:
             self.sizes, np.random.default_rng(rng), self.dtype
         )
 
+    @classmethod
+    def from_parameters(
+        cls,
+        weights: list[np.ndarray],
+        biases: list[np.ndarray],
+        activation: str = "sigmoid",
+        cost: str | object = "cross-entropy",
+    ) -> Network:
+        """A network around existing parameter arrays, which it shares (no copy).
+
+        ``weights[l]`` has shape (n_out, n_in), ``biases[l]`` shape (n_out,); ``cost`` is a
+        name or an object with the interface of :mod:`nnreg.costs`.
+        """
+        network = cls.__new__(cls)
+        network.sizes = [weights[0].shape[1]] + [w.shape[0] for w in weights]
+        network.activation = get_activation(activation)
+        network.cost = make_cost(cost, network.activation) if isinstance(cost, str) else cost
+        network.dtype = weights[0].dtype
+        network.initializer = None
+        network.weights, network.biases = list(weights), list(biases)
+        return network
+
     @property
     def num_layers(self) -> int:
         """Number of weight layers (one less than the number of layers of units)."""

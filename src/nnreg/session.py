@@ -16,15 +16,42 @@ from typing import Any
 
 import numpy as np
 
-from nnreg.datasets import load_digits
+from nnreg.datasets import Dataset, load_digits
+from nnreg.datasets.download import Progress
+from nnreg.datasets.fashion_mnist import load_fashion_mnist
+from nnreg.datasets.folders import load_idx_folder
+from nnreg.datasets.mnist import load_mnist
 from nnreg.network import Network
 from nnreg.optimizers import make_optimizer
 from nnreg.regularizers import make_regularizer
 from nnreg.runs import SUMMARY, RunFolderWriter, write_json
 from nnreg.training import Callback, History, train
-from nnreg.validation import check_choice
 
-DATASETS = {"digits": load_digits}
+DATASETS = {
+    "digits": lambda folder, mirrors, progress: load_digits(),
+    "mnist": lambda folder, mirrors, progress: load_mnist(
+        folder, mirrors=mirrors, progress=progress
+    ),
+    "fashion-mnist": lambda folder, mirrors, progress: load_fashion_mnist(folder),
+}
+"""Named data sets; anything else given as ``data`` is a folder of IDX files."""
+
+
+def load_data(
+    data: str,
+    data_dir: str | Path | None = None,
+    mirrors: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Dataset]:
+    """The training / validation / test splits of a named data set or of a folder."""
+    if data in DATASETS:
+        return DATASETS[data](data_dir, mirrors, progress)
+    if Path(data).is_dir():
+        return load_idx_folder(data)
+    raise ValueError(
+        f"unknown data set {data!r}: choose {', '.join(DATASETS)}, or give a folder holding "
+        "the four MNIST-style IDX files"
+    )
 
 
 @dataclass
@@ -32,6 +59,8 @@ class TrainSettings:
     """The options of ``nnreg train``; defaults reach ≥ 93% test accuracy on digits."""
 
     data: str = "digits"
+    data_dir: str | None = None
+    mirrors: Sequence[str] | None = None
     sizes: Sequence[int] | None = None
     activation: str = "sigmoid"
     cost: str = "cross-entropy"
@@ -67,11 +96,13 @@ def default_run_folder(settings: TrainSettings, root: Path = Path("runs")) -> Pa
 
 
 def run_training(
-    settings: TrainSettings, out: Path | None = None, callbacks: Iterable[Callback] = ()
+    settings: TrainSettings,
+    out: Path | None = None,
+    callbacks: Iterable[Callback] = (),
+    download_progress: Progress | None = None,
 ) -> RunResult:
     """Train as ``nnreg train`` does and write the run folder; returns folder, history, summary."""
-    check_choice("data set", settings.data, DATASETS)
-    datasets = DATASETS[settings.data]()
+    datasets = load_data(settings.data, settings.data_dir, settings.mirrors, download_progress)
     training = datasets["training"]
     sizes = settings.sizes or [training.inputs.shape[1], 30, training.targets.shape[1]]
     rng = np.random.default_rng(settings.seed)

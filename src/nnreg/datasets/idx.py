@@ -1,0 +1,101 @@
+"""Reading IDX files (the format of MNIST and Fashion-MNIST), raw or gzip-compressed.
+
+Layout: two zero bytes, a type code, the number of dimensions d, then d big-endian
+int32 sizes, then the data, big-endian, row-major. Every claim of the header is checked
+against the file before it is trusted: the data are read in bounded chunks, so a header
+that declares more data than the file holds raises :class:`IdxError` instead of
+allocating what it declares, and a file with missing or extra bytes is reported as such.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import zlib
+from math import prod
+from pathlib import Path
+
+import numpy as np
+
+DTYPES = {
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+GZIP_MAGIC = b"\x1f\x8b"
+CHUNK = 1 << 20
+
+
+class IdxError(ValueError):
+    """A file that is not a well-formed IDX file; the message names the file and the problem."""
+
+
+def _open(path: Path):
+    with open(path, "rb") as probe:
+        compressed = probe.read(2) == GZIP_MAGIC
+    return gzip.open(path, "rb") if compressed else open(path, "rb")
+
+
+def _read_exactly(stream, size: int, path: Path, what: str) -> bytes:
+    data = stream.read(size)
+    if len(data) != size:
+        raise IdxError(f"{path}: truncated in the {what} ({len(data)} of {size} bytes)")
+    return data
+
+
+def read_idx(
+    path: str | Path, *, ndim: int | None = None, dtype: np.dtype | None = None
+) -> np.ndarray:
+    """The array stored in the IDX file ``path`` (``.gz`` or raw, told apart by content).
+
+    ``ndim`` and ``dtype``, when given, are what the caller expects (e.g. 3 and uint8 for
+    images); a file that says otherwise is rejected as mislabelled.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        with _open(path) as stream:
+            return _read(stream, path, ndim, dtype)
+    except (OSError, EOFError, zlib.error) as error:
+        if isinstance(error, FileNotFoundError):
+            raise
+        raise IdxError(f"{path}: corrupt or truncated compressed data ({error})") from None
+
+
+def _read(stream, path: Path, ndim: int | None, dtype: np.dtype | None) -> np.ndarray:
+    zeros, type_code, dimensions = struct.unpack(">HBB", _read_exactly(stream, 4, path, "header"))
+    if zeros != 0 or type_code not in DTYPES:
+        raise IdxError(
+            f"{path}: not an IDX file (its first bytes are {zeros:04x}{type_code:02x}, "
+            "expected 0000 followed by a type code 08, 09, 0b, 0c, 0d or 0e)"
+        )
+    item = DTYPES[type_code]
+    if ndim is not None and dimensions != ndim:
+        raise IdxError(
+            f"{path}: holds a {dimensions}-dimensional array, expected {ndim} dimensions"
+        )
+    if dtype is not None and item.newbyteorder("=") != np.dtype(dtype):
+        raise IdxError(f"{path}: holds {item.name} data, expected {np.dtype(dtype).name}")
+    shape = struct.unpack(f">{dimensions}I", _read_exactly(stream, 4 * dimensions, path, "sizes"))
+    expected = prod(shape) * item.itemsize
+    payload = bytearray()
+    while len(payload) <= expected:
+        chunk = stream.read(min(CHUNK, expected + 1 - len(payload)))
+        if not chunk:
+            break
+        payload += chunk
+    described = " × ".join(map(str, shape)) or "scalar"
+    if len(payload) < expected:
+        raise IdxError(
+            f"{path}: truncated: its header declares {described} values ({expected:,} bytes) "
+            f"but only {len(payload):,} bytes of data follow"
+        )
+    if len(payload) > expected:
+        raise IdxError(f"{path}: has more data than its header declares ({described} values)")
+    return (
+        np.frombuffer(payload, dtype=item).reshape(shape).astype(item.newbyteorder("="), copy=False)
+    )
