@@ -14,7 +14,7 @@ from nnreg.training import TrainingState, training_step
 def zero_data_gradient(monkeypatch):
     """Hold the data gradient at zero, so only the regularizer moves the weights."""
 
-    def gradients(self, inputs, targets):
+    def gradients(self, inputs, targets, out=None):
         return [np.zeros_like(w) for w in self.weights], [np.zeros_like(b) for b in self.biases]
 
     monkeypatch.setattr(nnreg.Network, "gradients", gradients)
@@ -93,7 +93,7 @@ def test_subgradient_step_moves_every_nonzero_weight_by_eta_lambda_over_n(w, eta
     weights_, biases_ = [w.copy()], [np.zeros(1)]
     grads = [np.zeros_like(w)]
     nnreg.L1(lmbda, method="subgradient").add_gradient(weights_, biases_, grads, [np.zeros(1)], n)
-    nnreg.SGD(eta).step(weights_, grads, {})
+    nnreg.SGD(eta).step(weights_, grads, [0.0], {})
     moved = w - weights_[0]
     t = eta * lmbda / n
     np.testing.assert_allclose(moved, t * np.sign(w), rtol=1e-12, atol=1e-12 * np.abs(w).max())

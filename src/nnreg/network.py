@@ -112,22 +112,28 @@ class Network:
         return np.argmax(self.feedforward(inputs), axis=1)
 
     def gradients(
-        self, inputs: np.ndarray, targets: np.ndarray
+        self,
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        out: tuple[list[np.ndarray], list[np.ndarray]] | None = None,
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Gradients of the mean data cost (1/m)·Σ_x C_x over the batch, by backpropagation.
 
         δᴸ comes from the cost; δˡ = (δˡ⁺¹·Wˡ⁺¹) ⊙ σ'(Zˡ); ∂C₀/∂Wˡ = δˡᵀ·Aˡ⁻¹/m and
         ∂C₀/∂bˡ = Σ_rows δˡ/m. Returns (weight gradients, bias gradients), shaped like
-        the parameters.
+        the parameters, written into ``out`` when given (buffers reused across steps).
         """
         weighted_inputs, activations = self.forward(inputs)
-        scale = 1.0 / inputs.shape[0]
         delta = self.cost.delta(weighted_inputs[-1], activations[-1], targets)
-        weight_grads: list[np.ndarray] = [None] * self.num_layers  # type: ignore[list-item]
-        bias_grads: list[np.ndarray] = [None] * self.num_layers  # type: ignore[list-item]
+        # δ is linear in what follows, so scaling the small δ by 1/m scales every gradient
+        delta *= 1.0 / inputs.shape[0]
+        if out is None:
+            out = [np.empty_like(w) for w in self.weights], [np.empty_like(b) for b in self.biases]
+        weight_grads, bias_grads = out
+        ones = np.ones(inputs.shape[0], dtype=delta.dtype)  # 1ᵀ·δ sums rows faster than np.sum
         for layer in range(self.num_layers - 1, -1, -1):
-            weight_grads[layer] = (delta.T @ activations[layer]) * scale
-            bias_grads[layer] = delta.sum(axis=0) * scale
+            np.matmul(delta.T, activations[layer], out=weight_grads[layer])
+            np.matmul(ones, delta, out=bias_grads[layer])
             if layer > 0:
                 delta = (delta @ self.weights[layer]) * self.activation.derivative(
                     weighted_inputs[layer - 1], activations[layer]

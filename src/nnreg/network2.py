@@ -179,8 +179,9 @@ class Network:
         order = list(range(n))
         for j in range(epochs):
             random.shuffle(order)  # the same permutation the book's random.shuffle makes
+            rows = np.array(order)
             for k in range(0, n, mini_batch_size):
-                batch = order[k : k + mini_batch_size]
+                batch = rows[k : k + mini_batch_size]
                 training_step(
                     engine, inputs[batch], targets[batch], optimizer, regularizer, n, state
                 )
@@ -265,13 +266,11 @@ class Network:
         """How many inputs of ``data`` the network classifies right. ``convert=False`` for
         integer labels (validation/test data), ``True`` for one-hot labels (training data)."""
         data = list(data)
-        inputs = np.concatenate([np.reshape(x, (1, -1)) for x, _ in data]).astype(np.float64)
+        if not data:
+            return 0
+        inputs, targets = _stack(data, self.sizes[-1], one_hot=convert)
         predicted = self._engine().predict(inputs)
-        if convert:
-            wanted = np.array([np.argmax(y) for _, y in data])
-        else:
-            wanted = np.array([int(y) for _, y in data])
-        return int(np.sum(predicted == wanted))
+        return int(np.sum(predicted == np.argmax(targets, axis=1)))
 
     def total_cost(self, data, lmbda, convert=False):
         """The book's total cost: Σ_x C_x/len(data) + ½(λ/len(data))·Σ‖w‖².
@@ -353,12 +352,19 @@ def sigmoid_prime(z):
 
 def _stack(data, outputs: int, one_hot: bool):
     """Examples (x, y) as a matrix of inputs (rows) and a matrix of one-hot targets."""
-    inputs = np.concatenate([np.reshape(x, (1, -1)) for x, _ in data]).astype(np.float64)
-    if one_hot:
-        targets = np.concatenate([np.reshape(y, (1, -1)) for _, y in data]).astype(np.float64)
-    else:
-        targets = np.zeros((len(data), outputs))
-        targets[np.arange(len(data)), [int(y) for _, y in data]] = 1.0
+    try:
+        # np.array on a list of equal-shape arrays copies in C, with no per-example call
+        inputs = np.array([x for x, _ in data], dtype=np.float64).reshape(len(data), -1)
+        if one_hot:
+            targets = np.array([y for _, y in data], dtype=np.float64).reshape(len(data), -1)
+        else:
+            targets = np.zeros((len(data), outputs))
+            targets[np.arange(len(data)), np.array([y for _, y in data], dtype=np.int64)] = 1.0
+    except (ValueError, TypeError, IndexError) as error:
+        raise ValueError(
+            "data must be a list of (x, y) pairs with x an (n_in, 1) array and y a one-hot "
+            f"(n_out, 1) array or an integer label, as the book's mnist_loader gives: {error}"
+        ) from None
     return inputs, targets
 
 

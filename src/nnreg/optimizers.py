@@ -1,8 +1,12 @@
-"""Optimizers: how a gradient g becomes a step. One small interface.
+"""Optimizers: how a gradient becomes a step. One small interface.
 
-``g`` is the mean data gradient of the mini-batch, (1/m)·Σ_x ∇C_x, plus whatever coupled
-penalty gradient the regularizer added (see :mod:`nnreg.regularizers`). ``init_state``
-returns the optimizer's state as plain arrays; ``step`` moves the parameters in place.
+``step(params, grads, decays, state)`` moves each parameter w in place using the
+gradient g + c·w, where g is the mean data gradient of the mini-batch,
+(1/m)·Σ_x ∇C_x (plus any non-linear penalty gradient the regularizer added), and c is
+the regularizer's coupled linear decay for that parameter (λ/n for L2; see
+:mod:`nnreg.regularizers`). Folding c·w into the update saves a pass over the weights
+and a temporary array per step. ``grads`` are scratch: the step may overwrite them.
+``init_state`` returns the optimizer's state as plain arrays.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ MOMENTUM_HINT = ": μ is the momentum coefficient, 0 for none, typically 0.9"
 
 
 class Optimizer:
-    """Interface: ``learning_rate`` η, ``init_state(params)``, ``step(params, grads, state)``."""
+    """Interface: ``learning_rate`` η, ``init_state(params)``,
+    ``step(params, grads, decays, state)``."""
 
     name = "optimizer"
 
@@ -36,23 +41,28 @@ class Optimizer:
     def init_state(self, params: list[np.ndarray]) -> dict[str, list[np.ndarray]]:
         return {}
 
-    def step(self, params: list[np.ndarray], grads: list[np.ndarray], state: dict) -> None:
+    def step(
+        self, params: list[np.ndarray], grads: list[np.ndarray], decays: list[float], state: dict
+    ) -> None:
         raise NotImplementedError
 
 
 class SGD(Optimizer):
-    """Plain stochastic gradient descent: w ← w − η·g."""
+    """Plain stochastic gradient descent: w ← w − η·(g + c·w) = (1 − ηc)·w − η·g."""
 
     name = "sgd"
 
-    def step(self, params, grads, state):
+    def step(self, params, grads, decays, state):
         eta = self.learning_rate
-        for p, g in zip(params, grads):
-            p -= eta * g
+        for p, g, c in zip(params, grads, decays):
+            if c:
+                p *= 1.0 - eta * c
+            g *= eta
+            p -= g
 
 
 class MomentumSGD(Optimizer):
-    """SGD with momentum, as in the book's chapter 3: v ← μ·v − η·g, w ← w + v.
+    """SGD with momentum, as in the book's chapter 3: v ← μ·v − η·(g + c·w), w ← w + v.
 
     μ = 0 is plain SGD. This equals PyTorch's ``SGD(lr=η, momentum=μ)`` (which keeps
     b = v/(−η) and steps w ← w − η·b).
@@ -76,11 +86,15 @@ class MomentumSGD(Optimizer):
     def init_state(self, params):
         return {"velocity": [np.zeros_like(p) for p in params]}
 
-    def step(self, params, grads, state):
+    def step(self, params, grads, decays, state):
         eta, mu = self.learning_rate, self.momentum
-        for p, g, v in zip(params, grads, state["velocity"]):
+        for p, g, c, v in zip(params, grads, decays, state["velocity"]):
             v *= mu
-            v -= eta * g
+            g *= eta
+            v -= g
+            if c:
+                np.multiply(p, eta * c, out=g)  # g is scratch now
+                v -= g
             p += v
 
 

@@ -12,12 +12,15 @@ Conventions, stated once for all of them (the book's notation):
 
 The training step calls the hooks in this order, for each mini-batch:
 
-1. ``add_gradient``: add the *coupled* part of the penalty gradient to the data
-   gradient (L2, subgradient L1, the L2 part of elastic net). It then goes through the
-   optimizer like the data gradient does (momentum included).
+1. ``add_gradient``: add the non-linear *coupled* part of the penalty gradient to the
+   data gradient (subgradient L1's (λ/n)·sgn(w)).
 2. ``before_step``: act on the parameters before the optimizer moves them (decoupled
    weight decay, which never enters the optimizer).
-3. the optimizer step.
+3. the optimizer step, given ``coupled_decay``: the coefficient c of each parameter's
+   *linear* coupled penalty gradient c·w (L2's λ/n, elastic net's λ₂/n). The optimizer
+   adds c·w to the gradient inside its own update (for SGD, w ← (1 − ηc)·w − η·g, with
+   no temporary array), so with momentum it goes through the velocity like the data
+   gradient does.
 4. ``after_step``: act on the parameters after the step (the proximal and cumulative
    L1 shrinkage).
 
@@ -48,9 +51,10 @@ class Regularizer:
     """The interface: penalty, penalty gradient, state and the three update hooks.
 
     Subclasses override the per-array methods ``_penalty``, ``_penalty_gradient`` and
-    whichever of ``_add_gradient``, ``_before_step``, ``_after_step`` and
+    whichever of ``_decay``, ``_add_gradient``, ``_before_step``, ``_after_step`` and
     ``_init_state`` they need; the defaults do nothing. The public methods apply them to
-    every regularized array (weights, and biases when asked).
+    every regularized array (weights, and biases when asked), and skip hooks a subclass
+    does not override, so an unused hook costs nothing per step.
     """
 
     name = "none"
@@ -120,6 +124,13 @@ class Regularizer:
                 state[key] = entry
         return state
 
+    def coupled_decay(self, num_layers: int, training_set_size: int) -> list[float]:
+        """c for each parameter, weights then biases: the coupled gradient term c·w."""
+        n = training_set_size
+        weight_decays = [self._decay(layer, n) for layer in range(num_layers)]
+        bias_decays = weight_decays if self.regularize_biases else [0.0] * num_layers
+        return weight_decays + bias_decays
+
     def add_gradient(
         self,
         weights: Arrays,
@@ -128,7 +139,9 @@ class Regularizer:
         bias_grads: Arrays,
         training_set_size: int,
     ) -> None:
-        """Hook 1: add the coupled penalty gradient to the data gradient, in place."""
+        """Hook 1: add the non-linear coupled penalty gradient to the data gradient, in place."""
+        if type(self)._add_gradient is Regularizer._add_gradient:
+            return
         grad_targets = self._targets(weight_grads, bias_grads)
         for (_, layer, p), (_, _, g) in zip(self._targets(weights, biases), grad_targets):
             self._add_gradient(p, g, layer, training_set_size)
@@ -142,6 +155,8 @@ class Regularizer:
         state: dict,
     ) -> None:
         """Hook 2: change the parameters before the optimizer step, in place."""
+        if type(self)._before_step is Regularizer._before_step:
+            return
         for key, layer, p in self._targets(weights, biases):
             self._before_step(p, layer, learning_rate, training_set_size, state.get(key))
 
@@ -154,6 +169,8 @@ class Regularizer:
         state: dict,
     ) -> None:
         """Hook 4: change the parameters after the optimizer step, in place."""
+        if type(self)._after_step is Regularizer._after_step:
+            return
         for key, layer, p in self._targets(weights, biases):
             self._after_step(p, layer, learning_rate, training_set_size, state.get(key))
 
@@ -166,6 +183,9 @@ class Regularizer:
 
     def _init_state(self, p: np.ndarray, layer: int) -> dict[str, np.ndarray]:
         return {}
+
+    def _decay(self, layer: int, n: int) -> float:
+        return 0.0
 
     def _add_gradient(self, p, g, layer, n) -> None:
         pass
@@ -208,8 +228,8 @@ class L2(Regularizer):
     def _penalty_gradient(self, p, layer, n):
         return (self._per_layer(self.lmbda, layer) / n) * p
 
-    def _add_gradient(self, p, g, layer, n):
-        g += (self._per_layer(self.lmbda, layer) / n) * p
+    def _decay(self, layer, n):
+        return self._per_layer(self.lmbda, layer) / n
 
 
 L1_METHODS = ("subgradient", "proximal", "cumulative")
@@ -319,8 +339,8 @@ class ElasticNet(Regularizer):
             self._per_layer(self.l2_lmbda, layer) / n
         ) * p
 
-    def _add_gradient(self, p, g, layer, n):
-        g += (self._per_layer(self.l2_lmbda, layer) / n) * p
+    def _decay(self, layer, n):
+        return self._per_layer(self.l2_lmbda, layer) / n
 
     def _after_step(self, p, layer, learning_rate, n, state):
         soft_threshold(p, learning_rate * self._per_layer(self.l1_lmbda, layer) / n, out=p)

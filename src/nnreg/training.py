@@ -3,9 +3,10 @@
 It knows no regularizer or optimizer by name: each mini-batch step is
 
 1. g = (1/m)·Σ_x ∇C_x by backpropagation;
-2. ``regularizer.add_gradient`` (coupled penalty gradient, e.g. L2's (λ/n)·w);
+2. ``regularizer.add_gradient`` (non-linear coupled penalty gradient, e.g. (λ/n)·sgn(w));
 3. ``regularizer.before_step`` (e.g. decoupled weight decay);
-4. ``optimizer.step`` (SGD, momentum);
+4. ``optimizer.step`` (SGD, momentum), with the regularizer's ``coupled_decay`` c,
+   so that the gradient used is g + c·w (e.g. L2's c = λ/n);
 5. ``regularizer.after_step`` (e.g. the L1 soft-threshold),
 
 with n the training-set size, m the mini-batch size.
@@ -80,6 +81,8 @@ class TrainingState:
     regularizer_state: dict
     rng: np.random.Generator
     epoch: int = 0
+    # gradient buffers reused by every step (scratch, not part of a checkpoint)
+    scratch: dict = field(default_factory=dict, repr=False)
 
 
 def training_step(
@@ -93,11 +96,18 @@ def training_step(
 ) -> None:
     """One mini-batch update of ``network`` in place (see the module docstring)."""
     weights, biases = network.weights, network.biases
-    weight_grads, bias_grads = network.gradients(inputs, targets)
+    buffers = state.scratch.get("gradients")
+    if buffers is None:
+        buffers = state.scratch["gradients"] = (
+            [np.empty_like(w) for w in weights],
+            [np.empty_like(b) for b in biases],
+        )
+    weight_grads, bias_grads = network.gradients(inputs, targets, out=buffers)
     regularizer.add_gradient(weights, biases, weight_grads, bias_grads, training_set_size)
     eta = optimizer.learning_rate
     regularizer.before_step(weights, biases, eta, training_set_size, state.regularizer_state)
-    optimizer.step(weights + biases, weight_grads + bias_grads, state.optimizer_state)
+    decays = regularizer.coupled_decay(len(weights), training_set_size)
+    optimizer.step(weights + biases, weight_grads + bias_grads, decays, state.optimizer_state)
     regularizer.after_step(weights, biases, eta, training_set_size, state.regularizer_state)
 
 
@@ -132,15 +142,16 @@ def _train_one_epoch(
     callbacks: list[Callback],
     report_every: int,
 ) -> None:
-    """Shuffle with the state's generator, then one step per mini-batch."""
+    """Shuffle with the state's generator, then one step per mini-batch.
+
+    Mini-batches are gathered by index, so the data set is never copied whole.
+    """
     order = state.rng.permutation(len(training))
-    inputs, targets = training.inputs[order], training.targets[order]
+    inputs, targets = training.inputs, training.targets
     pending = 0
     for start in range(0, len(training), batch_size):
-        stop = start + batch_size
-        training_step(
-            network, inputs[start:stop], targets[start:stop], optimizer, regularizer, n, state
-        )
+        rows = order[start : start + batch_size]
+        training_step(network, inputs[rows], targets[rows], optimizer, regularizer, n, state)
         pending += 1
         if pending == report_every:
             _report_steps(callbacks, pending)
