@@ -14,8 +14,8 @@ SCRIPT = """
     from nnreg import mnist_loader
     import nnreg.network2 as network2
 
-    np.random.seed(0)
-    random.seed(0)
+    np.random.seed({seed})
+    random.seed({seed})
     training_data, validation_data, test_data = mnist_loader.load_data_wrapper()
     net = network2.Network([784, 30, 10], cost=network2.CrossEntropyCost)
     net.SGD(training_data, {epochs}, 10, 0.5, lmbda=5.0, evaluation_data={evaluation},
@@ -23,20 +23,28 @@ SCRIPT = """
 """
 
 
-def run_book_script(mnist_folder, epochs, evaluation="validation_data"):
-    script = textwrap.dedent(SCRIPT.format(epochs=epochs, evaluation=evaluation))
+def start_book_script(mnist_folder, epochs, evaluation="validation_data", seed=0):
+    script = textwrap.dedent(SCRIPT.format(epochs=epochs, evaluation=evaluation, seed=seed))
     environment = {**os.environ, "NNREG_DATA": str(mnist_folder.parent)}
-    result = subprocess.run(
+    return subprocess.Popen(
         [sys.executable, "-c", script],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=environment,
-        timeout=1800,
     )
-    assert result.returncode == 0, result.stderr
-    counts = re.findall(r"Accuracy on evaluation data: (\d+) / 10000", result.stdout)
-    assert len(counts) == epochs and "Epoch 0 training complete" in result.stdout
+
+
+def accuracies_of(process, epochs):
+    stdout, stderr = process.communicate(timeout=1800)
+    assert process.returncode == 0, stderr
+    counts = re.findall(r"Accuracy on evaluation data: (\d+) / 10000", stdout)
+    assert len(counts) == epochs and "Epoch 0 training complete" in stdout
     return [int(c) / 10_000 for c in counts]
+
+
+def run_book_script(mnist_folder, epochs, evaluation="validation_data", seed=0):
+    return accuracies_of(start_book_script(mnist_folder, epochs, evaluation, seed), epochs)
 
 
 def test_book_script_learns_mnist_in_its_first_epochs(mnist_folder):
@@ -47,6 +55,9 @@ def test_book_script_learns_mnist_in_its_first_epochs(mnist_folder):
 
 @pytest.mark.slow
 def test_chapter_3_setup_reaches_96_percent_best_test_accuracy(mnist_folder):
-    # the book: best epoch 96.49 %, last epoch 95.61 %
-    accuracies = run_book_script(mnist_folder, epochs=30, evaluation="test_data")
-    assert max(accuracies) >= 0.96
+    # The book: best epoch 96.49 %, last epoch 95.61 %. The best epoch varies with the seed
+    # (95.6–96.3 % seen), so three seeds run side by side and their median is checked.
+    processes = [start_book_script(mnist_folder, 30, "test_data", seed) for seed in (0, 1, 2)]
+    best = sorted(max(accuracies_of(p, 30)) for p in processes)
+    assert best[1] >= 0.96
+    assert best[0] >= 0.955
