@@ -6,10 +6,15 @@ import json
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    """min, median and max of some measurements."""
+    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
 
 
 def timings(run: Callable[[], object], repeats: int) -> dict[str, float]:
@@ -19,7 +24,7 @@ def timings(run: Callable[[], object], repeats: int) -> dict[str, float]:
         started = time.perf_counter()
         run()
         seconds.append(time.perf_counter() - started)
-    return {"min": min(seconds), "median": statistics.median(seconds), "max": max(seconds)}
+    return summary(seconds)
 
 
 def machine() -> dict[str, object]:

@@ -2,9 +2,12 @@
 
 Each activation is a pair of functions working elementwise on whole arrays:
 
-* ``fn(z)`` gives the activation a = σ(z);
-* ``derivative(z, a)`` gives σ'(z). It receives both z and the already computed
-  a = σ(z) because for sigmoid and tanh the derivative is cheapest from a.
+* ``fn(z, out=None)`` gives the activation a = σ(z);
+* ``derivative(z, a, out=None)`` gives σ'(z). It receives both z and the already
+  computed a = σ(z) because for sigmoid and tanh the derivative is cheapest from a.
+
+With ``out`` they write into that array instead of allocating one (the training step
+reuses its buffers).
 
 ``ACTIVATIONS`` maps the names accepted everywhere in nnreg (API and CLI) to them.
 """
@@ -18,34 +21,39 @@ import numpy as np
 from scipy.special import expit
 
 
-def sigmoid(z: np.ndarray) -> np.ndarray:
+def sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """σ(z) = 1 / (1 + e^(−z)), one ufunc call, without overflow for large |z|."""
-    return expit(z)
+    return expit(z, out=out)
 
 
-def sigmoid_derivative(z: np.ndarray, a: np.ndarray) -> np.ndarray:
+def sigmoid_derivative(z: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """σ'(z) = σ(z)·(1 − σ(z))."""
-    return a * (1.0 - a)
+    out = np.subtract(1.0, a, out=out)
+    out *= a
+    return out
 
 
-def tanh(z: np.ndarray) -> np.ndarray:
+def tanh(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """tanh(z)."""
-    return np.tanh(z)
+    return np.tanh(z, out=out)
 
 
-def tanh_derivative(z: np.ndarray, a: np.ndarray) -> np.ndarray:
+def tanh_derivative(z: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """tanh'(z) = 1 − tanh²(z)."""
-    return 1.0 - a * a
+    out = np.multiply(a, a, out=out)
+    return np.subtract(1.0, out, out=out)
 
 
-def relu(z: np.ndarray) -> np.ndarray:
+def relu(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """ReLU(z) = max(z, 0)."""
-    return np.maximum(z, 0.0)
+    return np.maximum(z, 0.0, out=out)
 
 
-def relu_derivative(z: np.ndarray, a: np.ndarray) -> np.ndarray:
+def relu_derivative(z: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """ReLU'(z) = 1 for z > 0, else 0 (0 at z = 0 by convention)."""
-    return (z > 0).astype(z.dtype)
+    if out is None:
+        out = np.empty_like(z)
+    return np.greater(z, 0.0, out=out)
 
 
 @dataclass(frozen=True)
@@ -53,8 +61,8 @@ class Activation:
     """An activation function σ with its derivative σ'."""
 
     name: str
-    fn: Callable[[np.ndarray], np.ndarray]
-    derivative: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    fn: Callable[..., np.ndarray]
+    derivative: Callable[..., np.ndarray]
 
 
 ACTIVATIONS: dict[str, Activation] = {

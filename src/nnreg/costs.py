@@ -7,9 +7,11 @@ softmax, and for both the output error simplifies to δᴸ = a − y.
 
 Every method works on a whole mini-batch at once, one example per *row*:
 
-* ``output(z)`` gives a for a batch of z, shape (m, k);
+* ``output(z, out=None)`` gives a for a batch of z, shape (m, k);
 * ``fn(z, a, y)`` gives the cost of each example, shape (m,);
-* ``delta(z, a, y)`` gives δᴸ = ∂C_x/∂z for each example, shape (m, k).
+* ``delta(z, a, y, out=None)`` gives δᴸ = ∂C_x/∂z for each example, shape (m, k).
+
+``out``, when given, is an array to write the result into.
 
 The data cost of a set of n examples is the mean, C₀ = (1/n)·Σ_x C_x. Regularization
 penalties are never part of a cost object: see :mod:`nnreg.regularizers`.
@@ -33,14 +35,16 @@ class QuadraticCost:
     def __init__(self, output_activation: Activation) -> None:
         self.output_activation = output_activation
 
-    def output(self, z: np.ndarray) -> np.ndarray:
-        return self.output_activation.fn(z)
+    def output(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        return self.output_activation.fn(z, out=out)
 
     def fn(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
         return 0.5 * np.sum((a - y) ** 2, axis=1)
 
-    def delta(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return (a - y) * self.output_activation.derivative(z, a)
+    def delta(self, z, a, y, out: np.ndarray | None = None) -> np.ndarray:
+        out = np.subtract(a, y, out=out)
+        out *= self.output_activation.derivative(z, a)
+        return out
 
 
 class CrossEntropyCost:
@@ -55,20 +59,22 @@ class CrossEntropyCost:
     def __init__(self, output_activation: Activation | None = None) -> None:
         self.output_activation = get_activation("sigmoid")
 
-    def output(self, z: np.ndarray) -> np.ndarray:
-        return self.output_activation.fn(z)
+    def output(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        return self.output_activation.fn(z, out=out)
 
     def fn(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.sum(np.logaddexp(0.0, z) - y * z, axis=1)
 
-    def delta(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return a - y
+    def delta(self, z, a, y, out: np.ndarray | None = None) -> np.ndarray:
+        return np.subtract(a, y, out=out)
 
 
-def softmax(z: np.ndarray) -> np.ndarray:
+def softmax(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """softmax(z)ⱼ = e^(zⱼ) / Σₖ e^(zₖ), row by row, shifted by the row maximum for stability."""
-    shifted = np.exp(z - z.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
+    out = np.subtract(z, z.max(axis=1, keepdims=True), out=out)
+    np.exp(out, out=out)
+    out /= out.sum(axis=1, keepdims=True)
+    return out
 
 
 class LogLikelihoodCost:
@@ -83,16 +89,16 @@ class LogLikelihoodCost:
     def __init__(self, output_activation: Activation | None = None) -> None:
         self.output_activation = None
 
-    def output(self, z: np.ndarray) -> np.ndarray:
-        return softmax(z)
+    def output(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        return softmax(z, out=out)
 
     def fn(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
         top = z.max(axis=1, keepdims=True)
         log_sum = np.log(np.sum(np.exp(z - top), axis=1)) + top[:, 0]
         return log_sum - np.sum(y * z, axis=1)
 
-    def delta(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return a - y
+    def delta(self, z, a, y, out: np.ndarray | None = None) -> np.ndarray:
+        return np.subtract(a, y, out=out)
 
 
 COSTS = {

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnreg.datasets.mnist import load_mnist
+from nnreg.network2 import ExampleList
 
 
 def load_data(folder=None):
@@ -27,14 +28,19 @@ def load_data(folder=None):
 def load_data_wrapper(folder=None):
     """``(training_data, validation_data, test_data)`` in the format ``network2`` uses.
 
-    ``training_data`` is a list of 50,000 pairs (x, y): x a (784, 1) column of pixels, y
+    ``training_data`` is a list of 50,000 pairs (x, y): x a (784, 1) float64 column of pixels, y
     the (10, 1) one-hot vector of the digit. ``validation_data`` and ``test_data`` are
     lists of 10,000 pairs (x, label) with an integer label.
     """
-    tr_d, va_d, te_d = load_data(folder)
+    splits = load_mnist(folder)
+    tr_d, va_d, te_d = (
+        (splits[k].inputs, splits[k].labels) for k in ("training", "validation", "test")
+    )
     training_inputs = [np.reshape(x, (784, 1)) for x in tr_d[0]]
-    training_results = [vectorized_result(y) for y in tr_d[1]]
-    training_data = list(zip(training_inputs, training_results))
+    one_hot = np.eye(10)[tr_d[1]]
+    training_results = [np.reshape(y, (10, 1)) for y in one_hot]
+    # also kept as matrices, which network2's SGD then uses without copying
+    training_data = ExampleList(zip(training_inputs, training_results), tr_d[0], one_hot)
     validation_data = [(np.reshape(x, (784, 1)), int(y)) for x, y in zip(va_d[0], va_d[1])]
     test_data = [(np.reshape(x, (784, 1)), int(y)) for x, y in zip(te_d[0], te_d[1])]
     return training_data, validation_data, test_data

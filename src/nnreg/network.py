@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.linalg.blas import get_blas_funcs
 
 from nnreg.activations import get_activation
 from nnreg.costs import make_cost
@@ -22,6 +23,24 @@ from nnreg.initializers import INITIALIZERS
 from nnreg.validation import check_choice, check_sizes
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
+
+
+class Workspace:
+    """Arrays reused by every mini-batch of one size m: weighted inputs Zˡ, activations Aˡ
+    (A⁰ is the batch itself), errors δˡ, σ'(Zˡ), a vector of ones, and the BLAS routines
+    for the network's dtype."""
+
+    def __init__(self, network: Network, batch_size: int) -> None:
+        def arrays():
+            return [np.empty((batch_size, units), network.dtype) for units in network.sizes[1:]]
+
+        self.batch_size = batch_size
+        self.weighted_inputs = arrays()
+        self.activations: list[np.ndarray] = [None, *arrays()]  # type: ignore[list-item]
+        self.deltas = arrays()
+        self.derivatives = arrays()
+        self.ones = np.ones(batch_size, network.dtype)
+        self.blas = get_blas_funcs(("gemm", "gemv"), dtype=network.dtype)
 
 
 class Network:
@@ -111,6 +130,35 @@ class Network:
         """Index of the most active output unit for each example."""
         return np.argmax(self.feedforward(inputs), axis=1)
 
+    def backprop(self, inputs: np.ndarray, targets: np.ndarray, workspace: Workspace) -> None:
+        """Forward and backward pass of one mini-batch into ``workspace``, allocating nothing.
+
+        Leaves in the workspace the activations Aˡ and the errors δˡ/m, from which
+        ∂C₀/∂Wˡ = (δˡ/m)ᵀ·Aˡ⁻¹ and ∂C₀/∂bˡ = (δˡ/m)ᵀ·1 for C₀ the mean cost of the batch.
+        δᴸ comes from the cost; δˡ = (δˡ⁺¹·Wˡ⁺¹) ⊙ σ'(Zˡ).
+        """
+        ws = workspace
+        ws.activations[0] = inputs
+        last = self.num_layers - 1
+        for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
+            z, a = ws.weighted_inputs[layer], ws.activations[layer + 1]
+            np.matmul(ws.activations[layer], w.T, out=z)
+            z += b
+            if layer == last:
+                self.cost.output(z, out=a)
+            else:
+                self.activation.fn(z, out=a)
+        delta = ws.deltas[last]
+        self.cost.delta(ws.weighted_inputs[last], ws.activations[-1], targets, out=delta)
+        # δ is linear in what follows, so scaling the small δ by 1/m scales every gradient
+        delta *= 1.0 / inputs.shape[0]
+        for layer in range(last, 0, -1):
+            below = ws.deltas[layer - 1]
+            np.matmul(ws.deltas[layer], self.weights[layer], out=below)
+            below *= self.activation.derivative(
+                ws.weighted_inputs[layer - 1], ws.activations[layer], out=ws.derivatives[layer - 1]
+            )
+
     def gradients(
         self,
         inputs: np.ndarray,
@@ -119,26 +167,49 @@ class Network:
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Gradients of the mean data cost (1/m)·Σ_x C_x over the batch, by backpropagation.
 
-        δᴸ comes from the cost; δˡ = (δˡ⁺¹·Wˡ⁺¹) ⊙ σ'(Zˡ); ∂C₀/∂Wˡ = δˡᵀ·Aˡ⁻¹/m and
-        ∂C₀/∂bˡ = Σ_rows δˡ/m. Returns (weight gradients, bias gradients), shaped like
-        the parameters, written into ``out`` when given (buffers reused across steps).
+        Returns (weight gradients, bias gradients), shaped like the parameters, written
+        into ``out`` when given.
         """
-        weighted_inputs, activations = self.forward(inputs)
-        delta = self.cost.delta(weighted_inputs[-1], activations[-1], targets)
-        # δ is linear in what follows, so scaling the small δ by 1/m scales every gradient
-        delta *= 1.0 / inputs.shape[0]
+        workspace = Workspace(self, inputs.shape[0])
+        self.backprop(inputs, targets, workspace)
+        return self.gradients_from(workspace, out)
+
+    def gradients_from(
+        self, workspace: Workspace, out: tuple[list[np.ndarray], list[np.ndarray]] | None = None
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The gradients ``backprop`` left in factored form in ``workspace``, as arrays."""
         if out is None:
             out = [np.empty_like(w) for w in self.weights], [np.empty_like(b) for b in self.biases]
         weight_grads, bias_grads = out
-        ones = np.ones(inputs.shape[0], dtype=delta.dtype)  # 1ᵀ·δ sums rows faster than np.sum
-        for layer in range(self.num_layers - 1, -1, -1):
-            np.matmul(delta.T, activations[layer], out=weight_grads[layer])
-            np.matmul(ones, delta, out=bias_grads[layer])
-            if layer > 0:
-                delta = (delta @ self.weights[layer]) * self.activation.derivative(
-                    weighted_inputs[layer - 1], activations[layer]
-                )
+        for layer in range(self.num_layers):
+            delta = workspace.deltas[layer]
+            np.matmul(delta.T, workspace.activations[layer], out=weight_grads[layer])
+            np.matmul(workspace.ones, delta, out=bias_grads[layer])
         return weight_grads, bias_grads
+
+    def apply_linear_update(self, workspace: Workspace, coefficients: list[tuple[float, float]]):
+        """p ← β·p + α·∂C₀/∂p for every parameter (weights, then biases), after ``backprop``.
+
+        ``coefficients`` holds one (α, β) per parameter. Each update is one BLAS call from
+        the factors δ and A (GEMM for weights, GEMV for biases), so the gradient array is
+        never formed: plain SGD with L2 is α = −η, β = 1 − ηλ/n.
+        """
+        gemm, gemv = workspace.blas
+        layers = self.num_layers
+        for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
+            delta = workspace.deltas[layer]
+            (alpha_w, beta_w), (alpha_b, beta_b) = coefficients[layer], coefficients[layers + layer]
+            # In Fortran order Wᵀ is (n_in × n_out): Wᵀ ← β·Wᵀ + α·Aᵀ·δ, updated in place.
+            gemm(
+                alpha_w,
+                workspace.activations[layer].T,
+                delta.T,
+                beta=beta_w,
+                c=w.T,
+                trans_b=1,
+                overwrite_c=1,
+            )
+            gemv(alpha_b, delta.T, workspace.ones, beta=beta_b, y=b, overwrite_y=1)
 
     def data_cost(self, inputs: np.ndarray, targets: np.ndarray) -> float:
         """The data cost C₀ = (1/n)·Σ_x C_x over the given examples (no penalty)."""

@@ -29,7 +29,7 @@ from nnreg.costs import QuadraticCost as _EngineQuadratic
 from nnreg.network import Network as _EngineNetwork
 from nnreg.optimizers import SGD as _SGD
 from nnreg.regularizers import Regularizer, make_regularizer
-from nnreg.training import TrainingState, training_step
+from nnreg.training import BatchGatherer, TrainingState, training_step
 
 #### Costs, as in the book: fn(a, y) and delta(z, a, y) on column vectors (or matrices of them)
 
@@ -161,9 +161,11 @@ class Network:
         Returns (evaluation costs, evaluation accuracies, training costs, training
         accuracies), accuracies as counts, each list filled only when monitored.
         """
+        if not isinstance(training_data, ExampleList):
+            training_data = list(training_data)
+        inputs, targets = _stack(training_data, self.sizes[-1], one_hot=True)
         training_data = list(training_data)
         n = len(training_data)
-        inputs, targets = _stack(training_data, self.sizes[-1], one_hot=True)
         if evaluation_data:
             evaluation_data = list(evaluation_data)
             n_data = len(evaluation_data)
@@ -176,15 +178,14 @@ class Network:
         no_accuracy_change = 0
         evaluation_cost, evaluation_accuracy = [], []
         training_cost, training_accuracy = [], []
+        gather = BatchGatherer(inputs, targets)
         order = list(range(n))
         for j in range(epochs):
             random.shuffle(order)  # the same permutation the book's random.shuffle makes
             rows = np.array(order)
             for k in range(0, n, mini_batch_size):
                 batch = rows[k : k + mini_batch_size]
-                training_step(
-                    engine, inputs[batch], targets[batch], optimizer, regularizer, n, state
-                )
+                training_step(engine, *gather(batch), optimizer, regularizer, n, state)
             print("Epoch %s training complete" % j)
             if monitor_training_cost:
                 cost = self.total_cost(training_data, lmbda)
@@ -350,8 +351,29 @@ def sigmoid_prime(z):
     return sigmoid(z) * (1 - sigmoid(z))
 
 
+class ExampleList(list):
+    """A list of (x, y) pairs that also holds them as two matrices, one example per row.
+
+    ``mnist_loader.load_data_wrapper`` returns these, so that ``SGD`` can use the matrices
+    instead of copying 50,000 columns at each call. It is an ordinary list otherwise; if
+    its pairs are changed, ``SGD`` notices and copies them as usual.
+    """
+
+    def __init__(self, pairs, inputs: np.ndarray, targets: np.ndarray) -> None:
+        super().__init__(pairs)
+        self.inputs, self.targets = inputs, targets
+        self._original = tuple(self)
+
+    def unchanged(self) -> bool:
+        return len(self) == len(self._original) and all(
+            a is b for a, b in zip(self, self._original)
+        )
+
+
 def _stack(data, outputs: int, one_hot: bool):
     """Examples (x, y) as a matrix of inputs (rows) and a matrix of one-hot targets."""
+    if isinstance(data, ExampleList) and one_hot and data.unchanged():
+        return data.inputs, data.targets
     try:
         # np.array on a list of equal-shape arrays copies in C, with no per-example call
         inputs = np.array([x for x, _ in data], dtype=np.float64).reshape(len(data), -1)

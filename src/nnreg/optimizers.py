@@ -41,6 +41,14 @@ class Optimizer:
     def init_state(self, params: list[np.ndarray]) -> dict[str, list[np.ndarray]]:
         return {}
 
+    def linear_form(self, decays: list[float]) -> list[tuple[float, float]] | None:
+        """(α, β) per parameter when the step is w ← β·w + α·g with no state, else None.
+
+        The training step then lets the network apply the update straight from
+        backpropagation (one BLAS call per parameter), instead of forming g first.
+        """
+        return None
+
     def step(
         self, params: list[np.ndarray], grads: list[np.ndarray], decays: list[float], state: dict
     ) -> None:
@@ -51,6 +59,10 @@ class SGD(Optimizer):
     """Plain stochastic gradient descent: w ← w − η·(g + c·w) = (1 − ηc)·w − η·g."""
 
     name = "sgd"
+
+    def linear_form(self, decays):
+        eta = self.learning_rate
+        return [(-eta, 1.0 - eta * c) for c in decays]
 
     def step(self, params, grads, decays, state):
         eta = self.learning_rate

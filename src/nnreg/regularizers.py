@@ -124,6 +124,11 @@ class Regularizer:
                 state[key] = entry
         return state
 
+    @property
+    def adds_gradient(self) -> bool:
+        """Whether ``add_gradient`` does anything (a non-linear coupled penalty gradient)."""
+        return type(self)._add_gradient is not Regularizer._add_gradient
+
     def coupled_decay(self, num_layers: int, training_set_size: int) -> list[float]:
         """c for each parameter, weights then biases: the coupled gradient term c·w."""
         n = training_set_size
@@ -140,7 +145,7 @@ class Regularizer:
         training_set_size: int,
     ) -> None:
         """Hook 1: add the non-linear coupled penalty gradient to the data gradient, in place."""
-        if type(self)._add_gradient is Regularizer._add_gradient:
+        if not self.adds_gradient:
             return
         grad_targets = self._targets(weight_grads, bias_grads)
         for (_, layer, p), (_, _, g) in zip(self._targets(weights, biases), grad_targets):

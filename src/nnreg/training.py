@@ -24,7 +24,7 @@ import numpy as np
 
 from nnreg.datasets.dataset import Dataset, make_dataset
 from nnreg.monitors import EpochContext, Monitor, default_monitors
-from nnreg.network import Network
+from nnreg.network import Network, Workspace
 from nnreg.optimizers import Optimizer
 from nnreg.regularizers import NoRegularization, Regularizer
 from nnreg.validation import check_int
@@ -85,6 +85,27 @@ class TrainingState:
     scratch: dict = field(default_factory=dict, repr=False)
 
 
+class BatchGatherer:
+    """Copies the rows of a mini-batch into buffers reused from one batch to the next."""
+
+    def __init__(self, inputs: np.ndarray, targets: np.ndarray) -> None:
+        self.inputs, self.targets = inputs, targets
+        self.buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def __call__(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        m = len(rows)
+        if m not in self.buffers:
+            self.buffers[m] = (
+                np.empty((m, self.inputs.shape[1]), self.inputs.dtype),
+                np.empty((m, self.targets.shape[1]), self.targets.dtype),
+            )
+        x, y = self.buffers[m]
+        # rows come from a permutation of range(n): in bounds, so skip the bounds checks
+        np.take(self.inputs, rows, axis=0, out=x, mode="clip")
+        np.take(self.targets, rows, axis=0, out=y, mode="clip")
+        return x, y
+
+
 def training_step(
     network: Network,
     inputs: np.ndarray,
@@ -96,19 +117,28 @@ def training_step(
 ) -> None:
     """One mini-batch update of ``network`` in place (see the module docstring)."""
     weights, biases = network.weights, network.biases
-    buffers = state.scratch.get("gradients")
-    if buffers is None:
-        buffers = state.scratch["gradients"] = (
-            [np.empty_like(w) for w in weights],
-            [np.empty_like(b) for b in biases],
-        )
-    weight_grads, bias_grads = network.gradients(inputs, targets, out=buffers)
-    regularizer.add_gradient(weights, biases, weight_grads, bias_grads, training_set_size)
-    eta = optimizer.learning_rate
-    regularizer.before_step(weights, biases, eta, training_set_size, state.regularizer_state)
-    decays = regularizer.coupled_decay(len(weights), training_set_size)
-    optimizer.step(weights + biases, weight_grads + bias_grads, decays, state.optimizer_state)
-    regularizer.after_step(weights, biases, eta, training_set_size, state.regularizer_state)
+    workspace = state.scratch.get(len(inputs))
+    if workspace is None:
+        workspace = state.scratch[len(inputs)] = Workspace(network, len(inputs))
+    network.backprop(inputs, targets, workspace)
+    eta, n = optimizer.learning_rate, training_set_size
+    regularizer.before_step(weights, biases, eta, n, state.regularizer_state)
+    decays = regularizer.coupled_decay(len(weights), n)
+    linear = None if regularizer.adds_gradient else optimizer.linear_form(decays)
+    if linear is not None:
+        # w ← β·w + α·g straight from backpropagation: no gradient array, one pass over w
+        network.apply_linear_update(workspace, linear)
+    else:
+        buffers = state.scratch.get("gradients")
+        if buffers is None:
+            buffers = state.scratch["gradients"] = (
+                [np.empty_like(w) for w in weights],
+                [np.empty_like(b) for b in biases],
+            )
+        weight_grads, bias_grads = network.gradients_from(workspace, out=buffers)
+        regularizer.add_gradient(weights, biases, weight_grads, bias_grads, n)
+        optimizer.step(weights + biases, weight_grads + bias_grads, decays, state.optimizer_state)
+    regularizer.after_step(weights, biases, eta, n, state.regularizer_state)
 
 
 def _as_dataset(data: Dataset | Sequence, network: Network, name: str) -> Dataset:
@@ -147,11 +177,11 @@ def _train_one_epoch(
     Mini-batches are gathered by index, so the data set is never copied whole.
     """
     order = state.rng.permutation(len(training))
-    inputs, targets = training.inputs, training.targets
+    gather = BatchGatherer(training.inputs, training.targets)
     pending = 0
     for start in range(0, len(training), batch_size):
-        rows = order[start : start + batch_size]
-        training_step(network, inputs[rows], targets[rows], optimizer, regularizer, n, state)
+        inputs, targets = gather(order[start : start + batch_size])
+        training_step(network, inputs, targets, optimizer, regularizer, n, state)
         pending += 1
         if pending == report_every:
             _report_steps(callbacks, pending)
