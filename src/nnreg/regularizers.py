@@ -10,7 +10,8 @@ Conventions, stated once for all of them (the book's notation):
   the λ of their layer.
 * λ may be one number or one per weight layer (input side first).
 
-The training step calls the hooks in this order, for each mini-batch:
+The training step calls the hooks in this order, for each mini-batch (after
+backpropagation, so every gradient is taken at the weights before the step):
 
 1. ``add_gradient``: add the non-linear *coupled* part of the penalty gradient to the
    data gradient (subgradient L1's (λ/n)·sgn(w)).

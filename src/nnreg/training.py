@@ -2,14 +2,18 @@
 
 It knows no regularizer or optimizer by name: each mini-batch step is
 
-1. g = (1/m)·Σ_x ∇C_x by backpropagation;
-2. ``regularizer.add_gradient`` (non-linear coupled penalty gradient, e.g. (λ/n)·sgn(w));
+1. backpropagation of the batch, which gives g = (1/m)·Σ_x ∇C_x in factored form
+   (∂C₀/∂Wˡ = δˡᵀ·Aˡ⁻¹), and the regularizer's ``coupled_decay`` c (L2's λ/n);
+2. ``regularizer.add_gradient`` on the gradient arrays (a non-linear coupled penalty
+   gradient, e.g. (λ/n)·sgn(w));
 3. ``regularizer.before_step`` (e.g. decoupled weight decay);
-4. ``optimizer.step`` (SGD, momentum), with the regularizer's ``coupled_decay`` c,
-   so that the gradient used is g + c·w (e.g. L2's c = λ/n);
+4. ``optimizer.step`` with the gradient g + c·w (SGD, momentum);
 5. ``regularizer.after_step`` (e.g. the L1 soft-threshold),
 
-with n the training-set size, m the mini-batch size.
+with n the training-set size, m the mini-batch size. When the optimizer's step is linear,
+w ← β·w + α·g (plain SGD), and the regularizer adds no non-linear gradient, steps 2 and 4
+become one BLAS call per parameter straight from the factors: the gradient array is never
+formed. Both paths are tested against the same per-example reference.
 """
 
 from __future__ import annotations
@@ -117,28 +121,32 @@ def training_step(
 ) -> None:
     """One mini-batch update of ``network`` in place (see the module docstring)."""
     weights, biases = network.weights, network.biases
+    eta, n = optimizer.learning_rate, training_set_size
     workspace = state.scratch.get(len(inputs))
     if workspace is None:
         workspace = state.scratch[len(inputs)] = Workspace(network, len(inputs))
     network.backprop(inputs, targets, workspace)
-    eta, n = optimizer.learning_rate, training_set_size
-    regularizer.before_step(weights, biases, eta, n, state.regularizer_state)
     decays = regularizer.coupled_decay(len(weights), n)
     linear = None if regularizer.adds_gradient else optimizer.linear_form(decays)
-    if linear is not None:
-        # w ← β·w + α·g straight from backpropagation: no gradient array, one pass over w
-        network.apply_linear_update(workspace, linear)
-    else:
-        buffers = state.scratch.get("gradients")
-        if buffers is None:
-            buffers = state.scratch["gradients"] = (
-                [np.empty_like(w) for w in weights],
-                [np.empty_like(b) for b in biases],
-            )
-        weight_grads, bias_grads = network.gradients_from(workspace, out=buffers)
+    if linear is None:
+        weight_grads, bias_grads = network.gradients_from(workspace, _buffers(network, state))
         regularizer.add_gradient(weights, biases, weight_grads, bias_grads, n)
+    regularizer.before_step(weights, biases, eta, n, state.regularizer_state)
+    if linear is None:
         optimizer.step(weights + biases, weight_grads + bias_grads, decays, state.optimizer_state)
+    else:
+        network.apply_linear_update(workspace, linear)
     regularizer.after_step(weights, biases, eta, n, state.regularizer_state)
+
+
+def _buffers(network: Network, state: TrainingState) -> tuple[list, list]:
+    """Gradient arrays shaped like the parameters, made once and reused."""
+    if "gradients" not in state.scratch:
+        state.scratch["gradients"] = (
+            [np.empty_like(w) for w in network.weights],
+            [np.empty_like(b) for b in network.biases],
+        )
+    return state.scratch["gradients"]
 
 
 def _as_dataset(data: Dataset | Sequence, network: Network, name: str) -> Dataset:
