@@ -241,7 +241,8 @@ class EpochPrinter(Callback):
 
 
 def print_summary(summary: dict, folder: Path) -> None:
-    table = Table(title=f"nnreg train: {summary['epochs']} epochs", title_justify="left")
+    epochs = summary["epochs"]
+    table = Table(title=f"nnreg train: {epochs} epoch{'s' * (epochs != 1)}", title_justify="left")
     for column in ("data set", "accuracy", "data cost C₀", "penalty", "total cost"):
         table.add_column(column, justify="right" if column != "data set" else "left")
     for name in ("training", "validation", "test"):

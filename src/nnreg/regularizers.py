@@ -298,16 +298,22 @@ class L1(Regularizer):
 
 
 def cumulative_l1_shrink(w: np.ndarray, threshold: float, state: dict[str, np.ndarray]) -> None:
-    """One step of Tsuruoka et al.'s cumulative L1 penalty, in place (see :class:`L1`)."""
+    """One step of Tsuruoka et al.'s cumulative L1 penalty, in place (see :class:`L1`).
+
+    With t = w − q: w ← max(0, t − u) where w > 0 and min(0, t + u) where w < 0, then
+    q ← q + (new w − old w). Written with whole-array operations, no boolean indexing.
+    """
     state["total_penalty"] += threshold
-    u = state["total_penalty"]
+    u = float(state["total_penalty"])
     applied = state["applied"]
     before = w.copy()
-    positive = w > 0
-    negative = w < 0
-    w[positive] = np.maximum(0.0, w[positive] - (u + applied[positive]))
-    w[negative] = np.minimum(0.0, w[negative] + (u - applied[negative]))
-    applied += w - before
+    t = w - applied
+    shrunk_positive = np.maximum(t - u, 0.0)
+    np.minimum(t + u, 0.0, out=t)  # t now holds the shrunk negatives
+    np.copyto(w, shrunk_positive, where=before > 0)
+    np.copyto(w, t, where=before < 0)
+    applied += w
+    applied -= before
 
 
 class ElasticNet(Regularizer):
