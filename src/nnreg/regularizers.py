@@ -13,8 +13,9 @@ Conventions, stated once for all of them (the book's notation):
 The training step calls the hooks in this order, for each mini-batch (after
 backpropagation, so every gradient is taken at the weights before the step):
 
-1. ``add_gradient``: add the non-linear *coupled* part of the penalty gradient to the
-   data gradient (subgradient L1's (λ/n)·sgn(w)).
+1. ``gradient_terms``: the non-linear *coupled* part h of the penalty gradient
+   (subgradient L1's (λ/n)·sgn(w)), taken before anything moves; the optimizer uses
+   g + h.
 2. ``before_step``: act on the parameters before the optimizer moves them (decoupled
    weight decay, which never enters the optimizer).
 3. the optimizer step, given ``coupled_decay``: the coefficient c of each parameter's
@@ -42,17 +43,21 @@ Arrays = list[np.ndarray]
 Lambdas = float | Sequence[float]
 
 
-def soft_threshold(w: np.ndarray, threshold: float, out: np.ndarray | None = None) -> np.ndarray:
-    """sgn(w)·max(|w| − t, 0): shrink toward zero by t, stop at zero, never cross it."""
-    shrunk = np.maximum(np.abs(w) - threshold, 0.0)
-    return np.copysign(shrunk, w, out=out)
+def soft_threshold(w: np.ndarray, threshold, out: np.ndarray | None = None) -> np.ndarray:
+    """sgn(w)·max(|w| − t, 0): shrink toward zero by t, stop at zero, never cross it.
+
+    Computed as w − clip(w, −t, t) (two array operations): where |w| ≤ t that is w − w,
+    exactly zero. ``threshold`` may be an array of non-negative thresholds.
+    """
+    clipped = np.clip(w, -threshold, threshold)
+    return np.subtract(w, clipped, out=out)
 
 
 class Regularizer:
     """The interface: penalty, penalty gradient, state and the three update hooks.
 
     Subclasses override the per-array methods ``_penalty``, ``_penalty_gradient`` and
-    whichever of ``_decay``, ``_add_gradient``, ``_before_step``, ``_after_step`` and
+    whichever of ``_decay``, ``_gradient_term``, ``_before_step``, ``_after_step`` and
     ``_init_state`` they need; the defaults do nothing. The public methods apply them to
     every regularized array (weights, and biases when asked), and skip hooks a subclass
     does not override, so an unused hook costs nothing per step.
@@ -125,17 +130,26 @@ class Regularizer:
                 state[key] = entry
         return state
 
-    @property
-    def adds_gradient(self) -> bool:
-        """Whether ``add_gradient`` does anything (a non-linear coupled penalty gradient)."""
-        return type(self)._add_gradient is not Regularizer._add_gradient
-
     def coupled_decay(self, num_layers: int, training_set_size: int) -> list[float]:
         """c for each parameter, weights then biases: the coupled gradient term c·w."""
         n = training_set_size
         weight_decays = [self._decay(layer, n) for layer in range(num_layers)]
         bias_decays = weight_decays if self.regularize_biases else [0.0] * num_layers
         return weight_decays + bias_decays
+
+    def gradient_terms(
+        self, weights: Arrays, biases: Arrays, training_set_size: int
+    ) -> list[np.ndarray | None]:
+        """Hook 1: the non-linear coupled gradient term h of each parameter (weights, then
+        biases), or None where there is none."""
+        terms: list[np.ndarray | None] = [None] * (2 * len(weights))
+        if type(self)._gradient_term is Regularizer._gradient_term:
+            return terms
+        for index, (_, layer, p) in enumerate(self._targets(weights, biases)):
+            terms[index if index < len(weights) else len(weights) + layer] = self._gradient_term(
+                p, layer, training_set_size
+            )
+        return terms
 
     def add_gradient(
         self,
@@ -145,12 +159,11 @@ class Regularizer:
         bias_grads: Arrays,
         training_set_size: int,
     ) -> None:
-        """Hook 1: add the non-linear coupled penalty gradient to the data gradient, in place."""
-        if not self.adds_gradient:
-            return
-        grad_targets = self._targets(weight_grads, bias_grads)
-        for (_, layer, p), (_, _, g) in zip(self._targets(weights, biases), grad_targets):
-            self._add_gradient(p, g, layer, training_set_size)
+        """Add the ``gradient_terms`` to gradient arrays, in place."""
+        terms = self.gradient_terms(weights, biases, training_set_size)
+        for g, h in zip(weight_grads + bias_grads, terms):
+            if h is not None:
+                g += h
 
     def before_step(
         self,
@@ -193,8 +206,8 @@ class Regularizer:
     def _decay(self, layer: int, n: int) -> float:
         return 0.0
 
-    def _add_gradient(self, p, g, layer, n) -> None:
-        pass
+    def _gradient_term(self, p, layer, n) -> np.ndarray | None:
+        return None
 
     def _before_step(self, p, layer, learning_rate, n, state) -> None:
         pass
@@ -285,9 +298,12 @@ class L1(Regularizer):
             return {}
         return {"total_penalty": np.zeros((), dtype=p.dtype), "applied": np.zeros_like(p)}
 
-    def _add_gradient(self, p, g, layer, n):
-        if self.method == "subgradient":
-            g += (self._per_layer(self.lmbda, layer) / n) * np.sign(p)
+    def _gradient_term(self, p, layer, n):
+        if self.method != "subgradient":
+            return None
+        term = np.sign(p)
+        term *= self._per_layer(self.lmbda, layer) / n
+        return term
 
     def _after_step(self, p, layer, learning_rate, n, state):
         threshold = learning_rate * self._per_layer(self.lmbda, layer) / n
@@ -300,20 +316,18 @@ class L1(Regularizer):
 def cumulative_l1_shrink(w: np.ndarray, threshold: float, state: dict[str, np.ndarray]) -> None:
     """One step of Tsuruoka et al.'s cumulative L1 penalty, in place (see :class:`L1`).
 
-    With t = w − q: w ← max(0, t − u) where w > 0 and min(0, t + u) where w < 0, then
-    q ← q + (new w − old w). Written with whole-array operations, no boolean indexing.
+    The paper's two cases are one soft-threshold with a per-weight threshold: the penalty
+    still owed, u + qᵢ for wᵢ > 0 and u − qᵢ for wᵢ < 0, i.e. u + sgn(wᵢ)·qᵢ (never
+    negative). Then qᵢ ← qᵢ + (new wᵢ − old wᵢ).
     """
     state["total_penalty"] += threshold
-    u = float(state["total_penalty"])
     applied = state["applied"]
-    before = w.copy()
-    t = w - applied
-    shrunk_positive = np.maximum(t - u, 0.0)
-    np.minimum(t + u, 0.0, out=t)  # t now holds the shrunk negatives
-    np.copyto(w, shrunk_positive, where=before > 0)
-    np.copyto(w, t, where=before < 0)
-    applied += w
-    applied -= before
+    owed = np.sign(w)
+    owed *= applied
+    owed += state["total_penalty"]
+    change = np.clip(w, -owed, owed, out=owed)  # w − change is the shrunk weight
+    w -= change
+    applied -= change
 
 
 class ElasticNet(Regularizer):

@@ -3,17 +3,16 @@
 It knows no regularizer or optimizer by name: each mini-batch step is
 
 1. backpropagation of the batch, which gives g = (1/m)·Σ_x ∇C_x in factored form
-   (∂C₀/∂Wˡ = δˡᵀ·Aˡ⁻¹), and the regularizer's ``coupled_decay`` c (L2's λ/n);
-2. ``regularizer.add_gradient`` on the gradient arrays (a non-linear coupled penalty
-   gradient, e.g. (λ/n)·sgn(w));
-3. ``regularizer.before_step`` (e.g. decoupled weight decay);
-4. ``optimizer.step`` with the gradient g + c·w (SGD, momentum);
-5. ``regularizer.after_step`` (e.g. the L1 soft-threshold),
+   (∂C₀/∂Wˡ = δˡᵀ·Aˡ⁻¹), the regularizer's ``coupled_decay`` c (L2's λ/n) and its
+   ``gradient_terms`` h (subgradient L1's (λ/n)·sgn(w)), all at the current weights;
+2. ``regularizer.before_step`` (e.g. decoupled weight decay);
+3. ``optimizer.step`` with the gradient g + h + c·w (SGD, momentum);
+4. ``regularizer.after_step`` (e.g. the L1 soft-threshold),
 
 with n the training-set size, m the mini-batch size. When the optimizer's step is linear,
-w ← β·w + α·g (plain SGD), and the regularizer adds no non-linear gradient, steps 2 and 4
-become one BLAS call per parameter straight from the factors: the gradient array is never
-formed. Both paths are tested against the same per-example reference.
+w ← β·w + α·(g + h) (plain SGD), the g part is one BLAS call per parameter straight from
+the factors, so the gradient array is never formed. Both paths are tested against the
+same per-example reference.
 """
 
 from __future__ import annotations
@@ -127,15 +126,23 @@ def training_step(
         workspace = state.scratch[len(inputs)] = Workspace(network, len(inputs))
     network.backprop(inputs, targets, workspace)
     decays = regularizer.coupled_decay(len(weights), n)
-    linear = None if regularizer.adds_gradient else optimizer.linear_form(decays)
-    if linear is None:
-        weight_grads, bias_grads = network.gradients_from(workspace, _buffers(network, state))
-        regularizer.add_gradient(weights, biases, weight_grads, bias_grads, n)
+    terms = regularizer.gradient_terms(weights, biases, n)
     regularizer.before_step(weights, biases, eta, n, state.regularizer_state)
+    linear = optimizer.linear_form(decays)
     if linear is None:
-        optimizer.step(weights + biases, weight_grads + bias_grads, decays, state.optimizer_state)
+        grads = network.gradients_from(workspace, _buffers(network, state))
+        grads = grads[0] + grads[1]
+        for g, h in zip(grads, terms):
+            if h is not None:
+                g += h
+        optimizer.step(weights + biases, grads, decays, state.optimizer_state)
     else:
+        # w ← β·w + α·(g + h) with g straight from backpropagation: no gradient array
         network.apply_linear_update(workspace, linear)
+        for p, h, (alpha, _) in zip(weights + biases, terms, linear):
+            if h is not None:
+                h *= alpha
+                p += h
     regularizer.after_step(weights, biases, eta, n, state.regularizer_state)
 
 

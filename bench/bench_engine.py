@@ -1,0 +1,422 @@
+"""The engine's speed against the book's loop, a plain NumPy step, PyTorch and the hardware.
+
+Every implementation trains the same network (sigmoid hidden layer, cross-entropy on
+sigmoid outputs) from the same initial weights, on the same MNIST images in the same
+mini-batch order, for one epoch; their weights are compared afterwards, so a fast wrong
+implementation cannot win. Reported: examples per second (min / median / max of the
+repeats) and the ratios nnreg ÷ each, for [784, 30, 10] and [784, 100, 10], batch 10 /
+100 / 1000, float64 and float32, with L2; at batch 10 also every other regularizer and
+the ``network2`` front; the GEMM peak and the compute bound that follows from it; the
+BLAS library and its threads; the peak memory of ``nnreg train`` on MNIST.
+
+    python bench/bench_engine.py [--data-dir DIR] [--quick]
+
+writes ``docs/performance.json`` and ``docs/performance-table.md``. ``--quick`` runs a
+small subset on 2,000 images (the smoke test uses it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.special import expit
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+
+import book_network2  # noqa: E402  the book's per-example code, kept with the tests
+from harness import machine, summary, write_json  # noqa: E402
+
+import nnreg  # noqa: E402
+import nnreg.network2 as network2  # noqa: E402
+from nnreg.datasets.dataset import Dataset  # noqa: E402
+from nnreg.datasets.mnist import load_mnist  # noqa: E402
+
+ETA, LMBDA, SEED = 0.5, 5.0, 0
+
+
+def flops_per_example(sizes: list[int]) -> int:
+    """Forward Z = A·Wᵀ and backward δᵀ·A: 2·n_in·n_out each; δ·W above the first layer."""
+    products = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
+    return 4 * sum(products) + 2 * sum(products[1:])
+
+
+def gemm_peak(dtype, size: int = 1500, repeats: int = 5) -> float:
+    """GFLOP/s of the best of a few large matrix products."""
+    rng = np.random.default_rng(0)
+    a = rng.random((size, size)).astype(dtype)
+    b = rng.random((size, size)).astype(dtype)
+    a @ b
+    best = min(_seconds(lambda: a @ b) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+def _seconds(run) -> float:
+    started = time.perf_counter()
+    run()
+    return time.perf_counter() - started
+
+
+# -- the implementations: each trains one epoch from (weights, biases) in a given order ------
+
+
+def run_nnreg(data, sizes, weights, biases, batch, regularizer):
+    network = nnreg.Network.from_parameters([w.copy() for w in weights], [b.copy() for b in biases])
+    nnreg.train(
+        network,
+        data,
+        epochs=1,
+        batch_size=batch,
+        optimizer=nnreg.SGD(ETA),
+        regularizer=regularizer,
+        rng=SEED,
+        monitors=[],
+    )
+    return network.weights
+
+
+def run_plain_numpy(data, sizes, weights, biases, batch, order):
+    """The baseline: a plain vectorized step, as a careful user would write it."""
+    weights = [w.copy() for w in weights]
+    biases = [b.copy() for b in biases]
+    n = len(data.inputs)
+    decay = 1 - ETA * LMBDA / n
+    for start in range(0, n, batch):
+        rows = order[start : start + batch]
+        x, y = data.inputs[rows], data.targets[rows]
+        activations = [x]
+        for w, b in zip(weights, biases):
+            activations.append(expit(activations[-1] @ w.T + b))
+        delta = (activations[-1] - y) / len(rows)
+        for layer in range(len(weights) - 1, -1, -1):
+            gradient = delta.T @ activations[layer]
+            bias_gradient = delta.sum(axis=0)
+            if layer:
+                a = activations[layer]
+                delta = (delta @ weights[layer]) * a * (1 - a)
+            weights[layer] *= decay
+            weights[layer] -= ETA * gradient
+            biases[layer] -= ETA * bias_gradient
+    return weights
+
+
+def run_torch(data, sizes, weights, biases, batch, order):
+    import torch
+
+    dtype = torch.float64 if data.inputs.dtype == np.float64 else torch.float32
+    layers = []
+    for w, b in zip(weights, biases):
+        linear = torch.nn.Linear(w.shape[1], w.shape[0], dtype=dtype)
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(w))
+            linear.bias.copy_(torch.from_numpy(b))
+        layers += [linear, torch.nn.Sigmoid()]
+    model = torch.nn.Sequential(*layers[:-1])
+    linears = [layer for layer in model if isinstance(layer, torch.nn.Linear)]
+    n = len(data.inputs)
+    optimizer = torch.optim.SGD(
+        [
+            {"params": [l.weight for l in linears], "weight_decay": LMBDA / n},
+            {"params": [l.bias for l in linears], "weight_decay": 0.0},
+        ],
+        lr=ETA,
+    )
+    inputs, targets = torch.from_numpy(data.inputs), torch.from_numpy(data.targets)
+    rows = torch.from_numpy(order)
+    loss_function = torch.nn.BCEWithLogitsLoss(reduction="sum")
+    for start in range(0, n, batch):
+        index = rows[start : start + batch]
+        optimizer.zero_grad()
+        loss = loss_function(model(inputs[index]), targets[index]) / len(index)
+        loss.backward()
+        optimizer.step()
+    return [l.weight.detach().numpy() for l in linears]
+
+
+def run_book(data, sizes, weights, biases, batch, order):
+    net = book_network2.Network(sizes, cost=book_network2.CrossEntropyCost)
+    net.weights = [w.copy() for w in weights]
+    net.biases = [b.reshape(-1, 1).copy() for b in biases]
+    columns = [(x.reshape(-1, 1), y.reshape(-1, 1)) for x, y in zip(data.inputs, data.targets)]
+    n = len(columns)
+    for start in range(0, n, batch):
+        net.update_mini_batch([columns[i] for i in order[start : start + batch]], ETA, LMBDA, n)
+    return net.weights
+
+
+def book_pairs(data) -> network2.ExampleList:
+    """The (x, y) columns the book's loader gives, as ``nnreg.mnist_loader`` hands them out."""
+    pairs = [(x.reshape(-1, 1), y.reshape(-1, 1)) for x, y in zip(data.inputs, data.targets)]
+    return network2.ExampleList(pairs, data.inputs, data.targets)
+
+
+def run_network2(pairs, sizes, weights, biases, batch, order):
+    net = network2.Network(sizes)
+    net.weights = [w.copy() for w in weights]
+    net.biases = [b.reshape(-1, 1).copy() for b in biases]
+    quiet, sys.stdout = sys.stdout, open("/dev/null", "w")  # noqa: SIM115  it prints per epoch
+    try:
+        random.seed(SEED)
+        net.SGD(pairs, 1, batch, ETA, lmbda=LMBDA)
+    finally:
+        sys.stdout.close()
+        sys.stdout = quiet
+    return None  # its own (book) mini-batch order: checked against the book in the tests
+
+
+# -- measuring -------------------------------------------------------------------------------
+
+
+def measure(name, run, args, repeats, examples):
+    """Examples per second over ``repeats`` timed runs, after one untimed warm-up run."""
+    seconds, result = [], run(*args)
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = run(*args)
+        seconds.append(time.perf_counter() - started)
+    rates = summary([examples / s for s in seconds])
+    return {"implementation": name, "examples_per_second": rates}, result
+
+
+def agree(reference, other, dtype) -> float:
+    return max(float(np.abs(a - b).max()) for a, b in zip(reference, other))
+
+
+def case(data, sizes, batch, dtype, repeats, with_torch, book_examples, extra_regularizers):
+    rng = np.random.default_rng(SEED)
+    init = nnreg.Network(sizes, rng=rng, dtype=dtype)
+    weights, biases = init.weights, init.biases
+    typed = data.astype(np.dtype(dtype))
+    n = len(typed)
+    order = np.random.default_rng(SEED).permutation(n)  # the order nnreg.train(rng=SEED) uses
+    rows = []
+    ours, our_weights = measure(
+        "nnreg", run_nnreg, (typed, sizes, weights, biases, batch, nnreg.L2(LMBDA)), repeats, n
+    )
+    rows.append(ours)
+    tolerance = 1e-8 if dtype == "float64" else 2e-3
+    plain, plain_weights = measure(
+        "plain NumPy step",
+        run_plain_numpy,
+        (typed, sizes, weights, biases, batch, order),
+        repeats,
+        n,
+    )
+    plain["max_weight_difference"] = agree(our_weights, plain_weights, dtype)
+    rows.append(plain)
+    if with_torch:
+        torch_row, torch_weights = measure(
+            "PyTorch autograd + optim.SGD",
+            run_torch,
+            (typed, sizes, weights, biases, batch, order),
+            repeats,
+            n,
+        )
+        torch_row["max_weight_difference"] = agree(our_weights, torch_weights, dtype)
+        rows.append(torch_row)
+    if batch == 10 and dtype == "float64" and book_examples:
+        subset = Dataset(
+            typed.inputs[:book_examples],
+            typed.targets[:book_examples],
+            typed.labels[:book_examples],
+        )
+        sub_order = np.random.default_rng(SEED).permutation(book_examples)
+        book_row, book_weights = measure(
+            "book per-example loop",
+            run_book,
+            (subset, sizes, weights, biases, batch, sub_order),
+            max(1, repeats // 2),
+            book_examples,
+        )
+        _, sub_ours = measure(
+            "nnreg",
+            run_nnreg,
+            (subset, sizes, weights, biases, batch, nnreg.L2(LMBDA)),
+            1,
+            book_examples,
+        )
+        book_row["max_weight_difference"] = agree(sub_ours, book_weights, dtype)
+        book_row["examples"] = book_examples
+        rows.append(book_row)
+        front, _ = measure(
+            "nnreg.network2 front",
+            run_network2,
+            (book_pairs(typed), sizes, weights, biases, batch, order),
+            repeats,
+            n,
+        )
+        rows.append(front)
+    if extra_regularizers:
+        for label, regularizer in extra_regularizers.items():
+            row, _ = measure(
+                f"nnreg, {label}",
+                run_nnreg,
+                (typed, sizes, weights, biases, batch, regularizer),
+                repeats,
+                n,
+            )
+            rows.append(row)
+    for row in rows:
+        difference = row.get("max_weight_difference", 0.0)
+        row["agrees"] = bool(difference <= tolerance)
+        row["ratio_nnreg_over_this"] = (
+            ours["examples_per_second"]["median"] / row["examples_per_second"]["median"]
+        )
+    return {"sizes": sizes, "batch": batch, "dtype": dtype, "rows": rows}
+
+
+def peak_memory_of_nnreg_train(data_dir) -> dict[str, float]:
+    """Peak resident memory of `nnreg train --data mnist --epochs 1` in a child process."""
+    command = [
+        sys.executable,
+        "-m",
+        "nnreg",
+        "train",
+        "--data",
+        "mnist",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        f"/tmp/nnreg-bench-{time.time_ns()}",
+    ]
+    if data_dir:
+        command += ["--data-dir", str(data_dir)]
+    subprocess.run(command, check=True, capture_output=True)
+    peak_bytes = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    data_bytes = 50_000 * 784 * 8
+    return {
+        "peak_rss_mib": peak_bytes / 2**20,
+        "training_set_float64_mib": data_bytes / 2**20,
+        "ratio": peak_bytes / data_bytes,
+    }
+
+
+def markdown(results) -> str:
+    lines = [
+        "| sizes | batch | dtype | implementation | examples/s (median) | min – max | "
+        "nnreg ÷ this | weights agree |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for item in results["cases"]:
+        for row in item["rows"]:
+            rate = row["examples_per_second"]
+            agrees = (
+                "—"
+                if "max_weight_difference" not in row
+                else (f"{'yes' if row['agrees'] else 'NO'} ({row['max_weight_difference']:.1e})")
+            )
+            lines.append(
+                f"| {item['sizes']} | {item['batch']} | {item['dtype']} | {row['implementation']} "
+                f"| {rate['median']:,.0f} | {rate['min']:,.0f} – {rate['max']:,.0f} | "
+                f"{row['ratio_nnreg_over_this']:.2f}× | {agrees} |"
+            )
+    bound = results["compute_bound"]
+    lines += [
+        "",
+        "| dtype | GEMM peak (GFLOP/s) | compute bound [784, 30, 10] (examples/s) |",
+        "|---|---|---|",
+    ]
+    for dtype in ("float64", "float32"):
+        lines.append(
+            f"| {dtype} | {bound[dtype]['gflops']:.1f} | "
+            f"{bound[dtype]['examples_per_second_784_30_10']:,.0f} |"
+        )
+    if "memory" in results:
+        memory = results["memory"]
+        lines += [
+            "",
+            f"Peak memory of `nnreg train --data mnist --epochs 1`: "
+            f"{memory['peak_rss_mib']:.0f} MiB = {memory['ratio']:.2f}× the 50,000 "
+            f"training images in float64 ({memory['training_set_float64_mib']:.0f} MiB).",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--quick", action="store_true", help="a small subset, for the smoke test")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("docs"))
+    args = parser.parse_args(argv)
+    try:
+        import torch  # noqa: F401
+
+        with_torch = True
+    except ImportError:
+        with_torch = False
+        print("PyTorch not installed: its rows are skipped (pip install 'nnreg[torch]')")
+    mnist = load_mnist(args.data_dir)["training"]
+    if args.quick:
+        mnist = Dataset(mnist.inputs[:2000], mnist.targets[:2000], mnist.labels[:2000])
+        grid = [([784, 30, 10], 10, "float64"), ([784, 30, 10], 100, "float32")]
+        repeats, book_examples = 1, 500
+    else:
+        grid = [
+            (sizes, batch, dtype)
+            for sizes in ([784, 30, 10], [784, 100, 10])
+            for batch in (10, 100, 1000)
+            for dtype in ("float64", "float32")
+        ]
+        repeats, book_examples = args.repeats, 10_000
+    extra = {
+        "L1 subgradient": nnreg.L1(LMBDA),
+        "L1 proximal": nnreg.L1(LMBDA, method="proximal"),
+        "L1 cumulative": nnreg.L1(LMBDA, method="cumulative"),
+        "elastic net": nnreg.ElasticNet(LMBDA, LMBDA),
+        "decoupled": nnreg.DecoupledWeightDecay(LMBDA),
+        "none": nnreg.NoRegularization(),
+    }
+    results = {"machine": machine(), "examples": len(mnist), "cases": []}
+    peaks = {dtype: gemm_peak(dtype) for dtype in ("float64", "float32")}
+    results["compute_bound"] = {
+        dtype: {
+            "gflops": peak,
+            "examples_per_second_784_30_10": peak * 1e9 / flops_per_example([784, 30, 10]),
+            "examples_per_second_784_100_10": peak * 1e9 / flops_per_example([784, 100, 10]),
+        }
+        for dtype, peak in peaks.items()
+    }
+    for sizes, batch, dtype in grid:
+        first = sizes == [784, 30, 10] and batch == 10 and dtype == "float64"
+        item = case(
+            mnist, sizes, batch, dtype, repeats, with_torch, book_examples, extra if first else None
+        )
+        flops = flops_per_example(sizes) * item["rows"][0]["examples_per_second"]["median"]
+        item["fraction_of_compute_bound"] = flops / (peaks[dtype] * 1e9)
+        results["cases"].append(item)
+        print(
+            f"{sizes} batch {batch:>4} {dtype}: nnreg "
+            f"{item['rows'][0]['examples_per_second']['median']:,.0f} examples/s, "
+            + ", ".join(
+                f"{r['ratio_nnreg_over_this']:.2f}× {r['implementation']}" for r in item["rows"][1:]
+            ),
+            flush=True,
+        )
+    if not args.quick:
+        results["memory"] = peak_memory_of_nnreg_train(args.data_dir)
+    write_json(args.out / "performance.json", results)
+    (args.out / "performance-table.md").write_text(markdown(results))
+    failures = [
+        (item["sizes"], item["batch"], item["dtype"], row["implementation"])
+        for item in results["cases"]
+        for row in item["rows"]
+        if not row["agrees"]
+    ]
+    if failures:
+        print("implementations disagree on the weights:", failures)
+        return 1
+    print(f"wrote {args.out / 'performance.json'} and {args.out / 'performance-table.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

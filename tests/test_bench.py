@@ -1,0 +1,27 @@
+"""Smoke test of the benchmark suite: it runs, and its correctness cross-check passes."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).parents[1] / "bench"
+
+
+def test_benchmark_suite_runs_and_implementations_agree(mnist_folder, tmp_path):
+    environment = {**os.environ, "NNREG_DATA": str(mnist_folder.parent)}
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "bench_engine.py"), "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    results = json.loads((tmp_path / "performance.json").read_text())
+    rows = [row for case in results["cases"] for row in case["rows"]]
+    checked = [row for row in rows if "max_weight_difference" in row]
+    assert len(checked) >= 3 and all(row["agrees"] for row in checked)
+    assert results["compute_bound"]["float64"]["gflops"] > 0
+    assert "| nnreg |" in (tmp_path / "performance-table.md").read_text().replace("  ", " ")
