@@ -174,18 +174,31 @@ def run_network2(pairs, sizes, weights, biases, batch, order):
 # -- measuring -------------------------------------------------------------------------------
 
 
-def measure(name, run, args, repeats, examples):
-    """Examples per second over ``repeats`` timed runs, after one untimed warm-up run."""
-    seconds, result = [], run(*args)
+def measure_round_robin(jobs, repeats):
+    """Time every job ``repeats`` times, one round over all jobs at a time, after an untimed
+    warm-up round: a slow spell of the machine then hits every implementation alike.
+
+    ``jobs`` maps a name to (run, args, examples). Returns per name the rates and the
+    result of the last run.
+    """
+    seconds = {name: [] for name in jobs}
+    results = {name: run(*args) for name, (run, args, _) in jobs.items()}
     for _ in range(repeats):
-        started = time.perf_counter()
-        result = run(*args)
-        seconds.append(time.perf_counter() - started)
-    rates = summary([examples / s for s in seconds])
-    return {"implementation": name, "examples_per_second": rates}, result
+        for name, (run, args, _) in jobs.items():
+            started = time.perf_counter()
+            results[name] = run(*args)
+            seconds[name].append(time.perf_counter() - started)
+    rows = {
+        name: {
+            "implementation": name,
+            "examples_per_second": summary([jobs[name][2] / s for s in seconds[name]]),
+        }
+        for name in jobs
+    }
+    return rows, results
 
 
-def agree(reference, other, dtype) -> float:
+def agree(reference, other) -> float:
     return max(float(np.abs(a - b).max()) for a, b in zip(reference, other))
 
 
@@ -196,31 +209,14 @@ def case(data, sizes, batch, dtype, repeats, with_torch, book_examples, extra_re
     typed = data.astype(np.dtype(dtype))
     n = len(typed)
     order = np.random.default_rng(SEED).permutation(n)  # the order nnreg.train(rng=SEED) uses
-    rows = []
-    ours, our_weights = measure(
-        "nnreg", run_nnreg, (typed, sizes, weights, biases, batch, nnreg.L2(LMBDA)), repeats, n
-    )
-    rows.append(ours)
-    tolerance = 1e-8 if dtype == "float64" else 2e-3
-    plain, plain_weights = measure(
-        "plain NumPy step",
-        run_plain_numpy,
-        (typed, sizes, weights, biases, batch, order),
-        repeats,
-        n,
-    )
-    plain["max_weight_difference"] = agree(our_weights, plain_weights, dtype)
-    rows.append(plain)
+    common = (sizes, weights, biases, batch)
+    jobs = {
+        "nnreg": (run_nnreg, (typed, *common, nnreg.L2(LMBDA)), n),
+        "plain NumPy step": (run_plain_numpy, (typed, *common, order), n),
+    }
     if with_torch:
-        torch_row, torch_weights = measure(
-            "PyTorch autograd + optim.SGD",
-            run_torch,
-            (typed, sizes, weights, biases, batch, order),
-            repeats,
-            n,
-        )
-        torch_row["max_weight_difference"] = agree(our_weights, torch_weights, dtype)
-        rows.append(torch_row)
+        jobs["PyTorch autograd + optim.SGD"] = (run_torch, (typed, *common, order), n)
+    book_check = None
     if batch == 10 and dtype == "float64" and book_examples:
         subset = Dataset(
             typed.inputs[:book_examples],
@@ -228,48 +224,24 @@ def case(data, sizes, batch, dtype, repeats, with_torch, book_examples, extra_re
             typed.labels[:book_examples],
         )
         sub_order = np.random.default_rng(SEED).permutation(book_examples)
-        book_row, book_weights = measure(
-            "book per-example loop",
-            run_book,
-            (subset, sizes, weights, biases, batch, sub_order),
-            max(1, repeats // 2),
-            book_examples,
-        )
-        _, sub_ours = measure(
-            "nnreg",
-            run_nnreg,
-            (subset, sizes, weights, biases, batch, nnreg.L2(LMBDA)),
-            1,
-            book_examples,
-        )
-        book_row["max_weight_difference"] = agree(sub_ours, book_weights, dtype)
-        book_row["examples"] = book_examples
-        rows.append(book_row)
-        front, _ = measure(
-            "nnreg.network2 front",
-            run_network2,
-            (book_pairs(typed), sizes, weights, biases, batch, order),
-            repeats,
-            n,
-        )
-        rows.append(front)
-    if extra_regularizers:
-        for label, regularizer in extra_regularizers.items():
-            row, _ = measure(
-                f"nnreg, {label}",
-                run_nnreg,
-                (typed, sizes, weights, biases, batch, regularizer),
-                repeats,
-                n,
-            )
-            rows.append(row)
-    for row in rows:
-        difference = row.get("max_weight_difference", 0.0)
-        row["agrees"] = bool(difference <= tolerance)
-        row["ratio_nnreg_over_this"] = (
-            ours["examples_per_second"]["median"] / row["examples_per_second"]["median"]
-        )
-    return {"sizes": sizes, "batch": batch, "dtype": dtype, "rows": rows}
+        jobs["book per-example loop"] = (run_book, (subset, *common, sub_order), book_examples)
+        jobs["nnreg.network2 front"] = (run_network2, (book_pairs(typed), *common, order), n)
+        book_check = run_nnreg(subset, *common, nnreg.L2(LMBDA))
+    for label, regularizer in (extra_regularizers or {}).items():
+        jobs[f"nnreg, {label}"] = (run_nnreg, (typed, *common, regularizer), n)
+    rows, results = measure_round_robin(jobs, repeats)
+    tolerance = 1e-8 if dtype == "float64" else 2e-3
+    for name in ("plain NumPy step", "PyTorch autograd + optim.SGD", "book per-example loop"):
+        if name in rows:
+            reference = book_check if name.startswith("book") else results["nnreg"]
+            rows[name]["max_weight_difference"] = agree(reference, results[name])
+    if "book per-example loop" in rows:
+        rows["book per-example loop"]["examples"] = book_examples
+    ours = rows["nnreg"]["examples_per_second"]["median"]
+    for row in rows.values():
+        row["agrees"] = bool(row.get("max_weight_difference", 0.0) <= tolerance)
+        row["ratio_nnreg_over_this"] = ours / row["examples_per_second"]["median"]
+    return {"sizes": sizes, "batch": batch, "dtype": dtype, "rows": list(rows.values())}
 
 
 def peak_memory_of_nnreg_train(data_dir) -> dict[str, float]:

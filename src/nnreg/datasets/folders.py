@@ -80,5 +80,7 @@ def load_idx_folder(folder: str | Path, validation_size: int | None = None) -> d
 
 
 def scale_pixels(images: np.ndarray) -> np.ndarray:
-    """0–255 bytes to float64 in [0, 1]."""
-    return images.astype(np.float64) / 255.0
+    """0–255 bytes to float64 in [0, 1], with no second float64 copy along the way."""
+    scaled = images.astype(np.float64)
+    scaled /= 255.0
+    return scaled
