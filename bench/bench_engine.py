@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import resource
 import subprocess
 import sys
 import time
@@ -244,12 +243,25 @@ def case(data, sizes, batch, dtype, repeats, with_torch, book_examples, extra_re
     return {"sizes": sizes, "batch": batch, "dtype": dtype, "rows": list(rows.values())}
 
 
+PEAK_MEMORY_PROBE = """
+import sys
+from nnreg.cli import main
+sys.argv = ["nnreg", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as stop:
+    if stop.code:
+        raise
+# VmHWM: this process's own peak resident memory (ru_maxrss would also count the parent's
+# pages the child held between fork and exec)
+status = open("/proc/self/status").read()
+print(int(status.split("VmHWM:")[1].split()[0]) * 1024)
+"""
+
+
 def peak_memory_of_nnreg_train(data_dir) -> dict[str, float]:
-    """Peak resident memory of `nnreg train --data mnist --epochs 1` in a child process."""
-    command = [
-        sys.executable,
-        "-m",
-        "nnreg",
+    """Peak resident memory of `nnreg train --data mnist --epochs 1` in a fresh process."""
+    arguments = [
         "train",
         "--data",
         "mnist",
@@ -260,9 +272,14 @@ def peak_memory_of_nnreg_train(data_dir) -> dict[str, float]:
         f"/tmp/nnreg-bench-{time.time_ns()}",
     ]
     if data_dir:
-        command += ["--data-dir", str(data_dir)]
-    subprocess.run(command, check=True, capture_output=True)
-    peak_bytes = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+        arguments += ["--data-dir", str(data_dir)]
+    result = subprocess.run(
+        [sys.executable, "-c", PEAK_MEMORY_PROBE, *arguments],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    peak_bytes = int(result.stdout.split()[-1])
     data_bytes = 50_000 * 784 * 8
     return {
         "peak_rss_mib": peak_bytes / 2**20,

@@ -2,9 +2,10 @@
 
 Layout: two zero bytes, a type code, the number of dimensions d, then d big-endian
 int32 sizes, then the data, big-endian, row-major. Every claim of the header is checked
-against the file before it is trusted: the data are read in bounded chunks, so a header
-that declares more data than the file holds raises :class:`IdxError` instead of
-allocating what it declares, and a file with missing or extra bytes is reported as such.
+against the file before it is trusted: the data are only allocated when the file can
+hold them (its size, or for gzip its size times deflate's largest possible ratio), so a
+header that declares more raises :class:`IdxError` instead of allocating what it
+declares, and a file with missing or extra bytes is reported as such.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ DTYPES = {
 }
 GZIP_MAGIC = b"\x1f\x8b"
 CHUNK = 1 << 20
+# deflate cannot expand a stream by more than about 1032:1
+MAX_GZIP_RATIO = 1100
 
 
 class IdxError(ValueError):
@@ -34,9 +37,13 @@ class IdxError(ValueError):
 
 
 def _open(path: Path):
+    """The decompressed stream, the most bytes it can possibly hold, and whether exactly."""
     with open(path, "rb") as probe:
         compressed = probe.read(2) == GZIP_MAGIC
-    return gzip.open(path, "rb") if compressed else open(path, "rb")
+    size = path.stat().st_size
+    if compressed:
+        return gzip.open(path, "rb"), size * MAX_GZIP_RATIO, False
+    return open(path, "rb"), size, True
 
 
 def _read_exactly(stream, size: int, path: Path, what: str) -> bytes:
@@ -58,15 +65,18 @@ def read_idx(
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     try:
-        with _open(path) as stream:
-            return _read(stream, path, ndim, dtype)
+        stream, capacity, exact = _open(path)
+        with stream:
+            return _read(stream, path, ndim, dtype, capacity, exact)
     except (OSError, EOFError, zlib.error) as error:
         if isinstance(error, FileNotFoundError):
             raise
         raise IdxError(f"{path}: corrupt or truncated compressed data ({error})") from None
 
 
-def _read(stream, path: Path, ndim: int | None, dtype: np.dtype | None) -> np.ndarray:
+def _read(
+    stream, path: Path, ndim: int | None, dtype: np.dtype | None, capacity: int, exact: bool
+) -> np.ndarray:
     zeros, type_code, dimensions = struct.unpack(">HBB", _read_exactly(stream, 4, path, "header"))
     if zeros != 0 or type_code not in DTYPES:
         raise IdxError(
@@ -82,19 +92,32 @@ def _read(stream, path: Path, ndim: int | None, dtype: np.dtype | None) -> np.nd
         raise IdxError(f"{path}: holds {item.name} data, expected {np.dtype(dtype).name}")
     shape = struct.unpack(f">{dimensions}I", _read_exactly(stream, 4 * dimensions, path, "sizes"))
     expected = prod(shape) * item.itemsize
-    payload = bytearray()
-    while len(payload) <= expected:
-        chunk = stream.read(min(CHUNK, expected + 1 - len(payload)))
-        if not chunk:
-            break
-        payload += chunk
     described = " × ".join(map(str, shape)) or "scalar"
-    if len(payload) < expected:
+    header_size = 4 + 4 * dimensions
+    available = max(capacity - header_size, 0)
+    if expected > available:
         raise IdxError(
             f"{path}: truncated: its header declares {described} values ({expected:,} bytes) "
-            f"but only {len(payload):,} bytes of data follow"
+            + (
+                f"but only {available:,} bytes of data follow"
+                if exact
+                else f"but a compressed file of this size cannot hold more than {available:,} bytes"
+            )
         )
-    if len(payload) > expected:
+    payload = bytearray(expected)
+    view = memoryview(payload)
+    filled = 0
+    while filled < expected:
+        count = stream.readinto(view[filled : filled + CHUNK])
+        if not count:
+            break
+        filled += count
+    if filled < expected:
+        raise IdxError(
+            f"{path}: truncated: its header declares {described} values ({expected:,} bytes) "
+            f"but only {filled:,} bytes of data follow"
+        )
+    if stream.read(1):
         raise IdxError(f"{path}: has more data than its header declares ({described} values)")
     return (
         np.frombuffer(payload, dtype=item).reshape(shape).astype(item.newbyteorder("="), copy=False)
