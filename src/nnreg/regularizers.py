@@ -174,10 +174,9 @@ class Regularizer:
         state: dict,
     ) -> None:
         """Hook 2: change the parameters before the optimizer step, in place."""
-        if type(self)._before_step is Regularizer._before_step:
-            return
-        for key, layer, p in self._targets(weights, biases):
-            self._before_step(p, layer, learning_rate, training_set_size, state.get(key))
+        self._each_parameter(
+            "_before_step", weights, biases, learning_rate, training_set_size, state
+        )
 
     def after_step(
         self,
@@ -188,10 +187,17 @@ class Regularizer:
         state: dict,
     ) -> None:
         """Hook 4: change the parameters after the optimizer step, in place."""
-        if type(self)._after_step is Regularizer._after_step:
+        self._each_parameter(
+            "_after_step", weights, biases, learning_rate, training_set_size, state
+        )
+
+    def _each_parameter(self, hook: str, weights, biases, learning_rate, n, state) -> None:
+        """Call the per-array ``hook`` on every regularized array, unless it is not overridden."""
+        if getattr(type(self), hook) is getattr(Regularizer, hook):
             return
+        method = getattr(self, hook)
         for key, layer, p in self._targets(weights, biases):
-            self._after_step(p, layer, learning_rate, training_set_size, state.get(key))
+            method(p, layer, learning_rate, n, state.get(key))
 
     # -- per-array pieces, overridden by subclasses ----------------------------------
     def _penalty(self, p: np.ndarray, layer: int, n: int) -> float:
