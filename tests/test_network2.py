@@ -204,3 +204,31 @@ def test_mnist_loader_gives_the_books_formats(wrapped, mnist_folder):
     raw = mnist_loader.load_data(mnist_folder.parent)
     assert raw[0][0].shape == (50_000, 784) and raw[0][0].dtype == np.float32
     assert raw[2][1].dtype == np.int64
+
+
+class ScaledCrossEntropyCost:
+    """A learner's own cost class, in the book's style: cross-entropy times 2."""
+
+    @staticmethod
+    def fn(a, y):
+        return 2 * np.sum(np.nan_to_num(-y * np.log(a) - (1 - y) * np.log(1 - a)))
+
+    @staticmethod
+    def delta(z, a, y):
+        return 2 * (a - y)
+
+
+def test_a_learners_own_cost_class_works_like_in_the_book(wrapped):
+    np.random.seed(4)
+    ours = network2.Network([784, 10, 10], cost=ScaledCrossEntropyCost)
+    np.random.seed(4)
+    theirs = book.Network([784, 10, 10], cost=ScaledCrossEntropyCost)
+    batch = wrapped[0][:10]
+    ours.update_mini_batch(batch, 0.5, 5.0, 50_000)
+    theirs.update_mini_batch(batch, 0.5, 5.0, 50_000)
+    for a, b in zip(ours.weights + ours.biases, theirs.weights + theirs.biases):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    data = wrapped[1][:50]
+    assert ours.total_cost(data, 5.0, convert=True) == pytest.approx(
+        theirs.total_cost(data, 5.0, convert=True), rel=1e-12
+    )

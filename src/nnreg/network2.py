@@ -70,14 +70,18 @@ class _BookCost:
     def __init__(self, cost) -> None:
         self.book_cost = cost
 
-    def output(self, z):
-        return sigmoid(z)
+    def output(self, z, out=None):
+        return get_activation("sigmoid").fn(z, out=out)
 
     def fn(self, z, a, y):
         return np.array([self.book_cost.fn(a[i : i + 1].T, y[i : i + 1].T) for i in range(len(a))])
 
-    def delta(self, z, a, y):
-        return self.book_cost.delta(z.T, a.T, y.T).T
+    def delta(self, z, a, y, out=None):
+        delta = self.book_cost.delta(z.T, a.T, y.T).T
+        if out is None:
+            return delta
+        out[...] = delta
+        return out
 
 
 def _engine_cost(cost):
