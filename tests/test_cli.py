@@ -247,3 +247,14 @@ def test_python_m_nnreg_cli_reports_bad_input_on_stderr_with_exit_2(tmp_path):
     assert "lmbda must be >= 0" in flat(completed.stderr)
     assert "Traceback" not in completed.stdout + completed.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_run_folder_exits_2_and_says_what_to_do(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = CliRunner().invoke(
+        main, ["train", "--epochs", "1", "--quiet", "--out", str(blocker / "run")]
+    )
+    assert result.exit_code == 2
+    assert "cannot create the run folder" in result.output and "--out" in result.output
+    assert "Traceback" not in result.output

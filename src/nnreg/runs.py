@@ -37,8 +37,14 @@ def create_run_folder(path: Path, config: dict[str, Any]) -> Path:
     path = Path(path)
     if (path / CONFIG).exists():
         raise ValueError(f"{path} already holds a run: choose another --out folder")
-    path.mkdir(parents=True, exist_ok=True)
-    write_json(path / CONFIG, config)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        write_json(path / CONFIG, config)
+    except OSError as error:
+        raise ValueError(
+            f"cannot create the run folder {path}: {error.strerror or error}; choose another "
+            "--out folder"
+        ) from None
     return path
 
 
