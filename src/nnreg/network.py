@@ -47,7 +47,7 @@ class Workspace:
         self.deltas = arrays()
         self.derivatives = arrays()
         self.ones = np.ones(batch_size, network.dtype)
-        self.blas = get_blas_funcs(("gemm", "gemv"), dtype=network.dtype)
+        self.blas = get_blas_funcs(("gemm", "gemv", "axpy"), dtype=network.dtype)
 
 
 class Network:
@@ -191,7 +191,7 @@ class Network:
         if out is None:
             out = [np.empty_like(w) for w in self.weights], [np.empty_like(b) for b in self.biases]
         weight_grads, bias_grads = out
-        gemm, gemv = workspace.blas
+        gemm, gemv, _ = workspace.blas
         for layer in range(self.num_layers):
             delta = workspace.deltas[layer]
             # ∂C₀/∂W = δᵀ·A, in Fortran order (∂C₀/∂W)ᵀ = Aᵀ·δ; ∂C₀/∂b = δᵀ·1
@@ -213,7 +213,7 @@ class Network:
         the factors δ and A (GEMM for weights, GEMV for biases), so the gradient array is
         never formed: plain SGD with L2 is α = −η, β = 1 − ηλ/n.
         """
-        gemm, gemv = workspace.blas
+        gemm, gemv, _ = workspace.blas
         layers = self.num_layers
         for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
             delta = workspace.deltas[layer]

@@ -139,10 +139,10 @@ def training_step(
     else:
         # w ← β·w + α·(g + h) with g straight from backpropagation: no gradient array
         network.apply_linear_update(workspace, linear)
+        axpy = workspace.blas[2]
         for p, h, (alpha, _) in zip(weights + biases, terms, linear):
             if h is not None:
-                h *= alpha
-                p += h
+                axpy(h.ravel(), p.ravel(), a=alpha)  # p ← p + α·h in place, one pass
     regularizer.after_step(weights, biases, eta, n, state.regularizer_state)
 
 
