@@ -26,6 +26,7 @@ from nnreg.optimizers import make_optimizer
 from nnreg.regularizers import make_regularizer
 from nnreg.runs import SUMMARY, RunFolderWriter, write_json
 from nnreg.training import Callback, History, train
+from nnreg.validation import check_int
 
 DATASETS = {
     "digits": lambda folder, mirrors, progress: load_digits(),
@@ -102,13 +103,7 @@ def run_training(
     download_progress: Progress | None = None,
 ) -> RunResult:
     """Train as ``nnreg train`` does and write the run folder; returns folder, history, summary."""
-    datasets = load_data(settings.data, settings.data_dir, settings.mirrors, download_progress)
-    training = datasets["training"]
-    sizes = settings.sizes or [training.inputs.shape[1], 30, training.targets.shape[1]]
-    rng = np.random.default_rng(settings.seed)
-    network = Network(
-        sizes, settings.activation, settings.cost, settings.initializer, rng, settings.dtype
-    )
+    # Settings that need no data are checked first, so a typo never waits for a download.
     optimizer = make_optimizer(settings.eta, settings.momentum)
     options: dict[str, Any] = {"regularize_biases": settings.regularize_biases}
     if settings.reg == "elastic-net":
@@ -119,6 +114,14 @@ def run_training(
             f"{settings.reg!r}: drop it, or use --reg elastic-net"
         )
     regularizer = make_regularizer(settings.reg, settings.lmbda, **options)
+    check_int("epochs", settings.epochs, minimum=1, hint=": the number of passes over the data")
+    datasets = load_data(settings.data, settings.data_dir, settings.mirrors, download_progress)
+    training = datasets["training"]
+    sizes = settings.sizes or [training.inputs.shape[1], 30, training.targets.shape[1]]
+    rng = np.random.default_rng(settings.seed)
+    network = Network(
+        sizes, settings.activation, settings.cost, settings.initializer, rng, settings.dtype
+    )
     n = settings.training_set_size or len(training)
     folder = Path(out) if out is not None else default_run_folder(settings)
     config = {
