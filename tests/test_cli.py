@@ -258,3 +258,9 @@ def test_unwritable_run_folder_exits_2_and_says_what_to_do(tmp_path):
     assert result.exit_code == 2
     assert "cannot create the run folder" in result.output and "--out" in result.output
     assert "Traceback" not in result.output
+
+
+def test_errors_about_a_setting_name_its_option(tmp_path):
+    result = CliRunner().invoke(main, ["train", "--batch-size", "0", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2
+    assert "--batch-size: batch_size must be >= 1" in " ".join(result.output.split())

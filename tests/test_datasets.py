@@ -133,8 +133,7 @@ def test_missing_data_exits_2_with_a_message_and_leaves_nothing(tmp_path, args, 
     assert message in " ".join(result.stderr.split())
     assert "Traceback" not in result.stderr + result.stdout
     assert not (tmp_path / "run").exists()
-    partial = [p for p in data_dir.rglob("*") if p.is_file()] if data_dir.exists() else []
-    assert partial == []
+    assert not data_dir.exists()  # not even an empty folder
 
 
 def test_corrupt_idx_file_exits_2_naming_the_file(tiny_idx_folder, tmp_path):

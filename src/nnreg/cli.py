@@ -179,12 +179,30 @@ def train(out: Path | None, quiet: bool, lmbda, l2_lmbda, mirrors, **options) ->
         with EpochPrinter(quiet) as printer:
             result = run_training(settings, out, [printer], printer.download_progress)
     except (ValueError, OSError, DownloadError) as error:
-        errors.print(f"[bold red]Error:[/] {error}", soft_wrap=True)
+        errors.print(f"[bold red]Error:[/] {with_option_name(str(error))}", soft_wrap=True)
         sys.exit(EXIT_USAGE)
     except TrainingDiverged as error:
         errors.print(f"[bold red]Training diverged:[/] {error}", soft_wrap=True)
         sys.exit(EXIT_DIVERGED)
     print_summary(result.summary, result.folder)
+
+
+OPTIONS = {
+    "batch_size": "--batch-size",
+    "epochs": "--epochs",
+    "eta": "--eta",
+    "lmbda": "--lmbda",
+    "l2_lmbda": "--l2-lmbda",
+    "momentum": "--momentum",
+    "training_set_size": "--training-set-size",
+    "sizes": "--sizes",
+}
+
+
+def with_option_name(message: str) -> str:
+    """Prefix a library message about a parameter with the option that sets it."""
+    first = message.split(" ", 1)[0]
+    return f"{OPTIONS[first]}: {message}" if first in OPTIONS else message
 
 
 class EpochPrinter(Callback):

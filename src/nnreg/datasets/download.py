@@ -70,6 +70,7 @@ def download(
 
     Returns ``destination / file_name``. Raises :class:`DownloadError` when no mirror works.
     """
+    created = [folder for folder in (destination, *destination.parents) if not folder.exists()]
     destination.mkdir(parents=True, exist_ok=True)
     target = destination / file_name
     failures = []
@@ -80,6 +81,10 @@ def download(
             return target
         except (OSError, ValueError, EOFError) as error:
             failures.append(f"  {url}: {_reason(error)}")
+    for folder in created:  # deepest first: leave nothing behind, not even empty folders
+        if any(folder.iterdir()):
+            break
+        folder.rmdir()
     raise DownloadError(
         f"could not download {file_name}; every mirror failed:\n" + "\n".join(failures) + "\n"
         f"Put the file in {destination} yourself (any MNIST copy, .gz or not), point "
