@@ -205,27 +205,28 @@ def case(data, sizes, batch, dtype, repeats, with_torch, book_examples, extra_re
     rng = np.random.default_rng(SEED)
     init = nnreg.Network(sizes, rng=rng, dtype=dtype)
     weights, biases = init.weights, init.biases
-    typed = data.astype(np.dtype(dtype))
+    typed = data.astype(np.dtype(dtype))  # nnreg keeps MNIST's bytes and converts per batch
+    # the other implementations get the float matrix a user of theirs would hold
+    floats = Dataset(typed.float_inputs(np.dtype(dtype)), typed.targets, typed.labels)
     n = len(typed)
     order = np.random.default_rng(SEED).permutation(n)  # the order nnreg.train(rng=SEED) uses
     common = (sizes, weights, biases, batch)
     jobs = {
         "nnreg": (run_nnreg, (typed, *common, nnreg.L2(LMBDA)), n),
-        "plain NumPy step": (run_plain_numpy, (typed, *common, order), n),
+        "plain NumPy step": (run_plain_numpy, (floats, *common, order), n),
     }
     if with_torch:
-        jobs["PyTorch autograd + optim.SGD"] = (run_torch, (typed, *common, order), n)
+        jobs["PyTorch autograd + optim.SGD"] = (run_torch, (floats, *common, order), n)
     book_check = None
     if batch == 10 and dtype == "float64" and book_examples:
-        subset = Dataset(
-            typed.inputs[:book_examples],
-            typed.targets[:book_examples],
-            typed.labels[:book_examples],
-        )
         sub_order = np.random.default_rng(SEED).permutation(book_examples)
-        jobs["book per-example loop"] = (run_book, (subset, *common, sub_order), book_examples)
-        jobs["nnreg.network2 front"] = (run_network2, (book_pairs(typed), *common, order), n)
-        book_check = run_nnreg(subset, *common, nnreg.L2(LMBDA))
+        jobs["book per-example loop"] = (
+            run_book,
+            (floats.head(book_examples), *common, sub_order),
+            book_examples,
+        )
+        jobs["nnreg.network2 front"] = (run_network2, (book_pairs(floats), *common, order), n)
+        book_check = run_nnreg(typed.head(book_examples), *common, nnreg.L2(LMBDA))
     for label, regularizer in (extra_regularizers or {}).items():
         jobs[f"nnreg, {label}"] = (run_nnreg, (typed, *common, regularizer), n)
     rows, results = measure_round_robin(jobs, repeats)
@@ -345,7 +346,7 @@ def main(argv=None) -> int:
         print("PyTorch not installed: its rows are skipped (pip install 'nnreg[torch]')")
     mnist = load_mnist(args.data_dir)["training"]
     if args.quick:
-        mnist = Dataset(mnist.inputs[:2000], mnist.targets[:2000], mnist.labels[:2000])
+        mnist = mnist.head(2000)
         grid = [([784, 30, 10], 10, "float64"), ([784, 30, 10], 100, "float32")]
         repeats, book_examples = 1, 500
     else:

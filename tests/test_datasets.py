@@ -16,8 +16,9 @@ from nnreg.datasets.folders import load_idx_folder
 def test_mnist_has_the_books_split_and_scaling(mnist, mnist_folder):
     assert [len(mnist[k]) for k in ("training", "validation", "test")] == [50_000, 10_000, 10_000]
     for data in mnist.values():
-        assert data.inputs.shape[1] == 784
-        assert data.inputs.min() == 0.0 and data.inputs.max() == 1.0
+        assert data.inputs.shape[1] == 784 and data.inputs.dtype == np.uint8  # kept as bytes
+        inputs = data.float_inputs()
+        assert inputs.min() == 0.0 and inputs.max() == 1.0
     train_counts = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     together = np.bincount(np.concatenate([mnist["training"].labels, mnist["validation"].labels]))
     assert together.tolist() == train_counts
@@ -27,8 +28,31 @@ def test_mnist_has_the_books_split_and_scaling(mnist, mnist_folder):
         offset=16,
     ).reshape(60_000, 784)
     # validation = the *last* 10,000 training images
-    np.testing.assert_array_equal(mnist["validation"].inputs[0], raw[50_000] / 255.0)
-    np.testing.assert_array_equal(mnist["training"].inputs[-1], raw[49_999] / 255.0)
+    np.testing.assert_array_equal(mnist["validation"].input_rows(0, 1)[0], raw[50_000] / 255.0)
+    np.testing.assert_array_equal(mnist["training"].float_inputs()[-1], raw[49_999] / 255.0)
+
+
+def test_coded_inputs_train_exactly_like_their_float_copy(mnist):
+    coded = mnist["training"].head(2_000)
+    floats = nnreg.Dataset(coded.float_inputs(), coded.targets, coded.labels)
+    networks = []
+    for data in (coded, floats):
+        network = nnreg.Network([784, 20, 10], rng=0)
+        history = nnreg.train(
+            network,
+            data,
+            epochs=1,
+            batch_size=10,
+            optimizer=nnreg.SGD(0.5),
+            regularizer=nnreg.L2(5.0),
+            rng=0,
+            evaluation_data={"validation": mnist["validation"].head(3_000)},
+        )
+        networks.append((network, history))
+    (a, history_a), (b, history_b) = networks
+    for x, y in zip(a.weights + a.biases, b.weights + b.biases):
+        assert np.array_equal(x, y)
+    assert history_a.last["validation"] == history_b.last["validation"]
 
 
 @pytest.mark.skipif(

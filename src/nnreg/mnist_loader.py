@@ -20,7 +20,7 @@ def load_data(folder=None):
     images a float32 array of shape (n, 784), labels an int64 array of shape (n,)."""
     splits = load_mnist(folder)
     return tuple(
-        (splits[name].inputs.astype(np.float32), splits[name].labels.astype(np.int64))
+        (splits[name].float_inputs(np.float32), splits[name].labels.astype(np.int64))
         for name in ("training", "validation", "test")
     )
 
@@ -34,7 +34,7 @@ def load_data_wrapper(folder=None):
     """
     splits = load_mnist(folder)
     tr_d, va_d, te_d = (
-        (splits[k].inputs, splits[k].labels) for k in ("training", "validation", "test")
+        (splits[k].float_inputs(), splits[k].labels) for k in ("training", "validation", "test")
     )
     training_inputs = [np.reshape(x, (784, 1)) for x in tr_d[0]]
     one_hot = np.eye(10)[tr_d[1]]

@@ -45,10 +45,7 @@ class CostMonitor:
         )
         results = {}
         for name, data in context.datasets.items():
-            weighted_inputs, activations = network.forward(data.inputs)
-            outputs = activations[-1]
-            data_cost = float(np.mean(network.cost.fn(weighted_inputs[-1], outputs, data.targets)))
-            accuracy = float(np.mean(np.argmax(outputs, axis=1) == data.labels))
+            data_cost, accuracy = _cost_and_accuracy(network, data)
             results[name] = {
                 "data_cost": data_cost,
                 "penalty": penalty,
@@ -56,6 +53,24 @@ class CostMonitor:
                 "accuracy": accuracy,
             }
         return results
+
+
+BLOCK = 10_000
+"""Examples evaluated at once: bounds the memory of a whole-set evaluation."""
+
+
+def _cost_and_accuracy(network: Network, data: Dataset) -> tuple[float, float]:
+    """Mean data cost and accuracy over ``data``, evaluated in blocks of rows."""
+    total_cost, correct = 0.0, 0
+    for start in range(0, len(data), BLOCK):
+        stop = min(start + BLOCK, len(data))
+        weighted_inputs, activations = network.forward(data.input_rows(start, stop, network.dtype))
+        outputs = activations[-1]
+        total_cost += float(
+            network.cost.fn(weighted_inputs[-1], outputs, data.targets[start:stop]).sum()
+        )
+        correct += int(np.sum(np.argmax(outputs, axis=1) == data.labels[start:stop]))
+    return total_cost / len(data), correct / len(data)
 
 
 class WeightMonitor:

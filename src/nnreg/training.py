@@ -89,23 +89,38 @@ class TrainingState:
 
 
 class BatchGatherer:
-    """Copies the rows of a mini-batch into buffers reused from one batch to the next."""
+    """Copies the rows of a mini-batch into buffers reused from one batch to the next.
 
-    def __init__(self, inputs: np.ndarray, targets: np.ndarray) -> None:
+    Integer-coded inputs (see :class:`~nnreg.datasets.Dataset`) are gathered as codes and
+    divided into a float buffer of ``dtype``.
+    """
+
+    def __init__(
+        self, inputs: np.ndarray, targets: np.ndarray, input_divisor: float = 1.0, dtype=None
+    ) -> None:
         self.inputs, self.targets = inputs, targets
-        self.buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.input_divisor = input_divisor
+        self.dtype = np.dtype(dtype or targets.dtype)
+        self.coded = inputs.dtype.kind in "ui"
+        self.buffers: dict[int, tuple[np.ndarray, ...]] = {}
 
     def __call__(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         m = len(rows)
         if m not in self.buffers:
+            width = self.inputs.shape[1]
             self.buffers[m] = (
-                np.empty((m, self.inputs.shape[1]), self.inputs.dtype),
+                np.empty((m, width), self.inputs.dtype),
+                np.empty((m, width), self.dtype) if self.coded else None,
                 np.empty((m, self.targets.shape[1]), self.targets.dtype),
             )
-        x, y = self.buffers[m]
+        raw, x, y = self.buffers[m]
         # rows come from a permutation of range(n): in bounds, so skip the bounds checks
-        np.take(self.inputs, rows, axis=0, out=x, mode="clip")
         np.take(self.targets, rows, axis=0, out=y, mode="clip")
+        if not self.coded:
+            np.take(self.inputs, rows, axis=0, out=raw, mode="clip")
+            return raw, y
+        np.take(self.inputs, rows, axis=0, out=raw, mode="clip")
+        np.divide(raw, self.input_divisor, out=x)
         return x, y
 
 
@@ -192,7 +207,7 @@ def _train_one_epoch(
     Mini-batches are gathered by index, so the data set is never copied whole.
     """
     order = state.rng.permutation(len(training))
-    gather = BatchGatherer(training.inputs, training.targets)
+    gather = BatchGatherer(training.inputs, training.targets, training.input_divisor, network.dtype)
     pending = 0
     for start in range(0, len(training), batch_size):
         inputs, targets = gather(order[start : start + batch_size])
