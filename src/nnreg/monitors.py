@@ -1,5 +1,7 @@
 """What is measured at the end of every epoch. Pluggable: a monitor is any object with
-``measure(context) -> dict``, and the training loop merges the dicts into the epoch's record.
+``measure(context) -> dict`` (and, optionally, ``begin_epoch(context)``, called before
+the epoch's first step); the training loop merges the dicts into the epoch's record.
+Monitors run once per epoch, never inside the steps, so they cost nothing on the hot path.
 
 Costs are always reported split: the data cost C₀ = (1/N)·Σ_x C_x is the mean over the
 evaluated set (N its size), while the penalty is always computed with n = the *training*
@@ -11,13 +13,14 @@ small evaluation set by n_training/n_evaluation.)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
 from nnreg.datasets.dataset import Dataset
-from nnreg.network import Network
+from nnreg.network import Network, Workspace
 from nnreg.regularizers import Regularizer
 
 
@@ -73,23 +76,113 @@ def _cost_and_accuracy(network: Network, data: Dataset) -> tuple[float, float]:
     return total_cost / len(data), correct / len(data)
 
 
+def weight_statistics(w: np.ndarray, small: float) -> dict[str, float]:
+    """Norms and sparsity of one weight array: ``l1_norm`` Σ|w|, ``l2_norm`` √Σw², ``rms``
+    √(Σw²/N), ``max_abs``, ``mean``, ``fraction_zero`` (w == 0 exactly) and
+    ``fraction_small`` (|w| < ``small``)."""
+    magnitudes = np.abs(w)
+    sum_of_squares = float(np.vdot(w, w))
+    return {
+        "l1_norm": float(magnitudes.sum()),
+        "l2_norm": math.sqrt(sum_of_squares),
+        "rms": math.sqrt(sum_of_squares / w.size),
+        "max_abs": float(magnitudes.max()),
+        "mean": float(w.mean()),
+        "fraction_zero": float(1.0 - np.count_nonzero(w) / w.size),
+        "fraction_small": float(np.count_nonzero(magnitudes < small) / w.size),
+    }
+
+
 class WeightMonitor:
-    """Per layer and for the whole network: fraction of weights exactly zero and the L2 norm."""
+    """Per layer and for the whole network: norms, RMS, max |w|, mean, sparsity and sign flips.
+
+    ``weights.layers[l]`` holds :func:`weight_statistics` of Wˡ, ``reference_rms`` = 1/√n_in
+    (the RMS of the default initializer N(0, 1/n_in)) and ``sign_flips``: how many weights
+    are positive at the end of the epoch and were negative at its start, or the reverse
+    (subgradient L1 makes weights near zero oscillate; a weight that flips an even number
+    of times within the epoch is not counted). ``weights`` itself holds the same for all
+    weights together, with ``reference_rms`` = 1/√N, N the total number of weights — the
+    scale the book says L2 decay tails off near. Biases are not included.
+    """
+
+    def __init__(self, small: float = 1e-3) -> None:
+        self.small = small
+        self.signs_at_start: list[np.ndarray] | None = None
+
+    def begin_epoch(self, context: EpochContext) -> None:
+        self.signs_at_start = [np.sign(w).astype(np.int8) for w in context.network.weights]
 
     def measure(self, context: EpochContext) -> dict[str, Any]:
         weights = context.network.weights
-        layers = [
-            {
-                "fraction_zero": float(1.0 - np.count_nonzero(w) / w.size),
-                "l2_norm": float(np.sqrt(np.vdot(w, w))),
+        layers = []
+        for layer, w in enumerate(weights):
+            stats = weight_statistics(w, self.small)
+            stats["reference_rms"] = 1.0 / math.sqrt(w.shape[1])
+            stats["sign_flips"] = self._sign_flips(layer, w)
+            layers.append(stats)
+        everything = np.concatenate([w.ravel() for w in weights])
+        total = weight_statistics(everything, self.small)
+        total["reference_rms"] = 1.0 / math.sqrt(everything.size)
+        total["sign_flips"] = (
+            None
+            if layers[0]["sign_flips"] is None
+            else sum(stats["sign_flips"] for stats in layers)
+        )
+        return {
+            "weights": {
+                **total,
+                "count": int(everything.size),
+                "small": self.small,
+                "layers": layers,
             }
-            for w in weights
-        ]
-        zeros = sum(w.size - np.count_nonzero(w) for w in weights)
-        total = sum(w.size for w in weights)
-        return {"weights": {"fraction_zero": float(zeros / total), "layers": layers}}
+        }
+
+    def _sign_flips(self, layer: int, w: np.ndarray) -> int | None:
+        if self.signs_at_start is None:
+            return None
+        return int(np.count_nonzero(self.signs_at_start[layer] * np.sign(w) < 0))
+
+
+class GradientShareMonitor:
+    """Who moves the weights: per layer, ‖∂penalty/∂Wˡ‖ against ‖∂C₀/∂Wˡ‖.
+
+    The data gradient is that of the mean cost over the first ``sample_size`` training
+    examples (all of them when fewer), taken at the end-of-epoch weights; the penalty
+    gradient is the regularizer's (sub)gradient with n = the training-set size (for L1
+    (λ/n)·sgn(w), what the proximal and cumulative methods apply as a shrink). Both enter
+    an SGD step multiplied by η, so ``ratio`` > 1 means the penalty pulls harder than the
+    data. Recorded as ``gradient_share = [{penalty_gradient_norm, data_gradient_norm,
+    ratio}, …]`` per weight layer.
+    """
+
+    def __init__(self, sample_size: int = 10_000) -> None:
+        self.sample_size = sample_size
+
+    def measure(self, context: EpochContext) -> dict[str, Any]:
+        network = context.network
+        training = context.datasets["training"]
+        rows = min(self.sample_size, len(training))
+        inputs = training.input_rows(0, rows, network.dtype)
+        workspace = Workspace(network, rows)
+        network.backprop(inputs, training.targets[:rows], workspace)
+        data_gradients, _ = network.gradients_from(workspace)
+        penalty_gradients, _ = context.regularizer.penalty_gradient(
+            network.weights, network.biases, context.training_set_size
+        )
+        shares = []
+        for data_gradient, penalty_gradient in zip(data_gradients, penalty_gradients):
+            data_norm = float(np.linalg.norm(data_gradient))
+            penalty_norm = float(np.linalg.norm(penalty_gradient))
+            shares.append(
+                {
+                    "penalty_gradient_norm": penalty_norm,
+                    "data_gradient_norm": data_norm,
+                    "ratio": penalty_norm / data_norm if data_norm > 0 else None,
+                }
+            )
+        return {"gradient_share": shares}
 
 
 def default_monitors() -> list[Monitor]:
     """The monitors every run gets unless told otherwise."""
-    return [CostMonitor(), WeightMonitor()]
+    return [CostMonitor(), WeightMonitor(), GradientShareMonitor()]

@@ -6,6 +6,7 @@ A run folder holds
   regularizer, data, seed, n);
 * ``metrics.jsonl``: one JSON object per epoch, written as each epoch ends, so a run
   that stops early keeps its metrics so far;
+* ``initial_parameters.npz``: the parameters before the first step;
 * ``parameters.npz``: the parameters after the last epoch that did not diverge;
 * ``summary.json``: the final result, written when the run ends.
 """
@@ -23,6 +24,7 @@ from nnreg.training import Callback
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 PARAMETERS = "parameters.npz"
+INITIAL_PARAMETERS = "initial_parameters.npz"
 SUMMARY = "summary.json"
 
 
@@ -49,15 +51,18 @@ def create_run_folder(path: Path, config: dict[str, Any]) -> Path:
 
 
 class RunFolderWriter(Callback):
-    """Create a run folder when training starts (after every argument was checked), then
-    append each epoch's metrics and keep the last good parameters in it."""
+    """Create a run folder when training starts (after every argument was checked) with
+    ``network``'s initial parameters, then append each epoch's metrics and keep the last
+    good parameters in it."""
 
-    def __init__(self, folder: Path, config: dict[str, Any]) -> None:
+    def __init__(self, folder: Path, config: dict[str, Any], network: Network) -> None:
         self.folder = Path(folder)
         self.config = config
+        self.network = network
 
     def on_train_begin(self, epochs: int, steps_per_epoch: int) -> None:
         create_run_folder(self.folder, self.config)
+        save_parameters(self.folder / INITIAL_PARAMETERS, self.network.weights, self.network.biases)
 
     def on_epoch_end(self, record: dict[str, Any], network: Network) -> None:
         with open(self.folder / METRICS, "a", encoding="utf-8") as handle:
@@ -67,7 +72,8 @@ class RunFolderWriter(Callback):
 
 
 def read_run(folder: Path) -> dict[str, Any]:
-    """Config, per-epoch metrics, summary (if written) and parameters of a run folder."""
+    """Config, per-epoch metrics, summary (if written), final and initial parameters (each
+    None when missing) of a run folder."""
     folder = Path(folder)
     if not (folder / CONFIG).is_file():
         raise ValueError(f"{folder} is not an nnreg run folder (no {CONFIG})")
@@ -78,5 +84,14 @@ def read_run(folder: Path) -> dict[str, Any]:
         metrics = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
     summary_path = folder / SUMMARY
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else None
-    parameters = load_parameters(folder / PARAMETERS) if (folder / PARAMETERS).is_file() else None
-    return {"config": config, "metrics": metrics, "summary": summary, "parameters": parameters}
+    return {
+        "config": config,
+        "metrics": metrics,
+        "summary": summary,
+        "parameters": _parameters_if_saved(folder / PARAMETERS),
+        "initial_parameters": _parameters_if_saved(folder / INITIAL_PARAMETERS),
+    }
+
+
+def _parameters_if_saved(path: Path):
+    return load_parameters(path) if path.is_file() else None

@@ -141,7 +141,7 @@ def run_training(
         evaluation_data={k: v for k, v in datasets.items() if k != "training"},
         rng=rng,
         training_set_size=settings.training_set_size,
-        callbacks=[RunFolderWriter(folder, config), *callbacks],
+        callbacks=[RunFolderWriter(folder, config, network), *callbacks],
     )
     summary = summarize(history)
     write_json(folder / SUMMARY, summary)

@@ -45,7 +45,8 @@ class TrainingDiverged(RuntimeError):
 @dataclass
 class History:
     """Per-epoch records, each a dict: ``epoch``, ``seconds``, one entry per data set
-    (``data_cost``, ``penalty``, ``total_cost``, ``accuracy``), ``weights``, ``diverged``."""
+    (``data_cost``, ``penalty``, ``total_cost``, ``accuracy``), ``weights`` (per-layer norms,
+    sparsity and sign flips), ``gradient_share`` and ``diverged``: see :mod:`nnreg.monitors`."""
 
     records: list[dict[str, Any]] = field(default_factory=list)
 
@@ -331,6 +332,10 @@ def train(
     # Overflow is detected and reported as divergence below, not as NumPy warnings.
     with np.errstate(over="ignore", invalid="ignore"):
         for _ in range(epochs):
+            for monitor in monitors:
+                begin_epoch = getattr(monitor, "begin_epoch", None)
+                if begin_epoch is not None:
+                    begin_epoch(context)
             started = time.perf_counter()
             _train_one_epoch(
                 network,
