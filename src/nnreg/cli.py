@@ -19,6 +19,7 @@ from nnreg.costs import COSTS
 from nnreg.datasets.download import DownloadError
 from nnreg.initializers import INITIALIZERS
 from nnreg.network import DTYPES
+from nnreg.plots import write_figures
 from nnreg.regularizers import FORMULAS, REGULARIZERS
 from nnreg.session import TrainSettings, run_training
 from nnreg.training import Callback, TrainingDiverged
@@ -279,6 +280,32 @@ def print_summary(summary: dict, folder: Path) -> None:
         f"weights exactly zero: {summary['fraction_zero_weights']:.2%}"
     )
     console.print(f"run folder: {folder}")
+
+
+@main.command()
+@click.argument("run_folders", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the PNG files (default: RUN_FOLDER/figures for one run, "
+    "./comparison-figures for several).",
+)
+def plot(run_folders: tuple[Path, ...], out: Path | None) -> None:
+    """Draw a run's figures; several run folders are overlaid (e.g. L1 against L2).
+
+    Writes cost.png (data cost, penalty, total), accuracy.png, weights.png (RMS per layer
+    against 1/√n), histograms.png (start and end), sparsity.png and gradient-share.png.
+    """
+    if out is None:
+        out = run_folders[0] / "figures" if len(run_folders) == 1 else Path("comparison-figures")
+    try:
+        written = write_figures(run_folders, out)
+    except (ValueError, OSError) as error:
+        errors.print(f"[bold red]Error:[/] {error}", soft_wrap=True)
+        sys.exit(EXIT_USAGE)
+    for path in written.values():
+        console.print(str(path))
 
 
 if __name__ == "__main__":  # pragma: no cover

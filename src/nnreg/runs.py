@@ -77,13 +77,14 @@ def read_run(folder: Path) -> dict[str, Any]:
     folder = Path(folder)
     if not (folder / CONFIG).is_file():
         raise ValueError(f"{folder} is not an nnreg run folder (no {CONFIG})")
-    config = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+    config = _read_json(folder / CONFIG)
     metrics_path = folder / METRICS
     metrics = []
     if metrics_path.is_file():
-        metrics = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
+        lines = metrics_path.read_text(encoding="utf-8").splitlines()
+        metrics = [_parse_json(line, metrics_path) for line in lines if line]
     summary_path = folder / SUMMARY
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else None
+    summary = _read_json(summary_path) if summary_path.is_file() else None
     return {
         "config": config,
         "metrics": metrics,
@@ -95,3 +96,16 @@ def read_run(folder: Path) -> dict[str, Any]:
 
 def _parameters_if_saved(path: Path):
     return load_parameters(path) if path.is_file() else None
+
+
+def _read_json(path: Path) -> Any:
+    return _parse_json(path.read_text(encoding="utf-8"), path)
+
+
+def _parse_json(text: str, path: Path) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"{path} is not valid JSON ({error}): is this an nnreg run folder?"
+        ) from None
