@@ -17,6 +17,7 @@ from rich.table import Table
 from nnreg.activations import ACTIVATIONS
 from nnreg.costs import COSTS
 from nnreg.datasets.download import DownloadError
+from nnreg.experiments import EXPERIMENTS, run_experiment
 from nnreg.initializers import INITIALIZERS
 from nnreg.network import DTYPES
 from nnreg.plots import write_figures
@@ -306,6 +307,75 @@ def plot(run_folders: tuple[Path, ...], out: Path | None) -> None:
         sys.exit(EXIT_USAGE)
     for path in written.values():
         console.print(str(path))
+
+
+@main.command()
+@click.argument("name", type=click.Choice(list(EXPERIMENTS)), metavar="NAME")
+@click.option(
+    "--quick", is_flag=True, help="Small budget (8×8 digits, few epochs): under a minute."
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the report (default: experiments/NAME).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Data folder holding mnist/ (default: $NNREG_DATA, else a per-user folder).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every run.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def experiment(name: str, quick: bool, out: Path | None, data_dir, seed: int, quiet: bool) -> None:
+    """Reproduce one of the book's chapter-3 experiments and write its report.
+
+    Writes report.md, a self-contained report.html and the figures as PNG files.
+    """
+    out = out if out is not None else Path("experiments") / name
+    try:
+        with RunProgress(quiet) as progress:
+            report = run_experiment(name, quick, data_dir, seed, progress.for_run)
+        paths = report.write(out)
+    except (ValueError, OSError, DownloadError) as error:
+        errors.print(f"[bold red]Error:[/] {error}", soft_wrap=True)
+        sys.exit(EXIT_USAGE)
+    console.print(report.summary)
+    console.print(f"report: {paths['markdown']} and {paths['html']}")
+
+
+class RunProgress:
+    """One progress bar per training run of an experiment."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            disable=quiet,
+        )
+
+    def __enter__(self) -> RunProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def for_run(self, label: str) -> Callback:
+        progress = self.progress
+
+        class Bar(Callback):
+            def on_train_begin(self, epochs: int, steps_per_epoch: int) -> None:
+                self.task = progress.add_task(label, total=epochs * steps_per_epoch)
+
+            def on_steps(self, steps: int) -> None:
+                progress.advance(self.task, steps)
+
+        return Bar()
 
 
 if __name__ == "__main__":  # pragma: no cover

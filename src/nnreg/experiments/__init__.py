@@ -1,0 +1,42 @@
+"""Reproductions of the book's chapter-3 experiments, each a module with
+``run(quick, data_dir, seed, progress) -> Report``.
+
+``quick`` runs on the 8×8 digits with few epochs (under a minute, for tests); the full runs
+use MNIST and are what the reports in ``docs/experiments/`` document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import import_module
+from pathlib import Path
+
+from nnreg.experiments.common import ProgressFactory
+from nnreg.experiments.report import Report
+
+EXPERIMENTS = {
+    "overfitting": "overfitting",
+    "l2-full": "l2_full",
+    "l1-vs-l2": "l1_vs_l2",
+    "tail-off": "tail_off",
+    "cost-growth": "cost_growth",
+}
+"""Experiment name -> module in this package."""
+
+
+def run_experiment(
+    name: str,
+    quick: bool = False,
+    data_dir: str | Path | None = None,
+    seed: int = 0,
+    progress: ProgressFactory | None = None,
+) -> Report:
+    """Run experiment ``name`` and return its report (write it with ``Report.write``)."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}: choose one of {', '.join(EXPERIMENTS)}")
+    module = import_module(f"nnreg.experiments.{EXPERIMENTS[name]}")
+    runner: Callable[..., Report] = module.run
+    return runner(quick, data_dir, seed, progress)
+
+
+__all__ = ["EXPERIMENTS", "Report", "run_experiment"]
