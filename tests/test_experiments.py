@@ -47,6 +47,8 @@ def test_quick_experiment_table_has_a_row_per_run_and_a_book_column(quick_report
     rows = [line for line in table.splitlines() if line.startswith("|")]
     assert "book" in rows[0]
     assert len(rows) >= 3  # header, rule, at least one measured row
+    cells = [len(re.split(r"(?<!\\)\|", row)) for row in rows]
+    assert len(set(cells)) == 1, "a cell's | splits its row"
 
 
 def test_l1_methods_that_stop_at_zero_give_exact_zeros_and_subgradient_does_not():

@@ -59,17 +59,21 @@ def run(
         )
     plain, regularized = runs
     gap = regularized.best("test")[0] - plain.best("test")[0]
+    turning = _turning_point(plain.series("test", "data_cost"))
+    at_turn = plain.series("test", "accuracy")[turning - 1]
+    best, best_epoch = plain.best("test")
     summary = (
         f"With {len(training):,} training images the unregularized network drives its training "
         f"cost from {plain.series('training', 'data_cost')[0]:.3f} to "
         f"{plain.series('training', 'data_cost')[-1]:.4f} and classifies "
-        f"{percent(plain.last('training'))} of them, but its test accuracy stops improving "
-        f"early: its best, {percent(plain.best('test')[0])}, comes at epoch "
-        f"{plain.best('test')[1]}, and the test data cost rises after epoch "
-        f"{_turning_point(plain.series('test', 'data_cost'))} — overfitting. L2 with λ = 0.1 "
-        f"keeps the weights small (RMS {regularized.history.last['weights']['rms']:.3f} against "
-        f"{plain.history.last['weights']['rms']:.3f}), and the best test accuracy moves by "
-        f"{100 * gap:+.2f} points."
+        f"{percent(plain.last('training'))} of them, but its test data cost is lowest at epoch "
+        f"{turning} and rises from there, and test accuracy, {percent(at_turn)} at that "
+        f"epoch, gains only {100 * (best - at_turn):.2f} points over the remaining "
+        f"{epochs - turning} epochs (best {percent(best)}, epoch {best_epoch}): what it still "
+        "learns about its training images hardly carries over — overfitting. L2 with "
+        f"λ = 0.1 keeps the weights small (RMS {regularized.history.last['weights']['rms']:.3f} "
+        f"against {plain.history.last['weights']['rms']:.3f}), and the best test accuracy "
+        f"moves by {100 * gap:+.2f} points."
     )
     if quick:
         summary += " (Quick run on the 8×8 digits: not comparable with the book's numbers.)"

@@ -52,9 +52,9 @@ class Report:
 
     def markdown(self) -> str:
         lines = [f"# {self.title}", "", self.summary, "", "## Measured vs the book", ""]
-        lines.append("| " + " | ".join(self.columns) + " |")
+        lines.append(_markdown_row(self.columns))
         lines.append("|" + "---|" * len(self.columns))
-        lines += ["| " + " | ".join(row) + " |" for row in self.table]
+        lines += [_markdown_row(row) for row in self.table]
         for heading, text in self.sections:
             lines += ["", f"## {heading}", "", text]
         if self.figures:
@@ -89,6 +89,11 @@ class Report:
                 f"<figcaption>{html.escape(caption)}</figcaption></figure>"
             )
         return HTML_PAGE.format(title=html.escape(self.title), body="\n".join(body))
+
+
+def _markdown_row(cells: list[str]) -> str:
+    """A table row; a ``|`` inside a cell (as in |w|) is escaped so it does not split it."""
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
 
 
 HTML_PAGE = """<!DOCTYPE html>
