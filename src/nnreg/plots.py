@@ -226,7 +226,7 @@ def histograms_figure(runs: list[Run]) -> Figure:
         ]
         if not present:
             continue
-        edges = _symmetric_edges(max(float(np.abs(w).max()) for _, w, _, _ in present))
+        edges = symmetric_bin_edges(max(float(np.abs(w).max()) for _, w, _, _ in present))
         for label, w, index, when in present:
             counts, _ = np.histogram(w, bins=edges)
             zeros = int(np.count_nonzero(w == 0))
@@ -246,7 +246,7 @@ def histograms_figure(runs: list[Run]) -> Figure:
     return figure
 
 
-def _symmetric_edges(largest: float, bins: int = 101) -> np.ndarray:
+def symmetric_bin_edges(largest: float, bins: int = 101) -> np.ndarray:
     """An odd number of equal bins over [−largest, largest]: one is centred on 0."""
     largest = largest if largest > 0 else 1.0
     half_width = largest / bins

@@ -21,6 +21,7 @@ from nnreg.experiments.common import (
     train_configuration,
 )
 from nnreg.experiments.report import Report
+from nnreg.plots import symmetric_bin_edges
 
 L1_LAMBDA = 20.0
 L1_LAMBDA_QUICK = 3.0
@@ -157,19 +158,13 @@ def _histograms(runs) -> Figure:
     largest = max(float(np.abs(run_.final_weights[0]).max()) for run_ in runs)
     for index, (axes, run_) in enumerate(zip(figure.subplots(1, len(runs), sharey=True), runs)):
         weights = run_.final_weights[0]
-        counts, _ = np.histogram(weights, bins=_centred(largest))
-        axes.stairs(counts, _centred(largest), color=f"C{index}", fill=True)
+        counts, _ = np.histogram(weights, bins=symmetric_bin_edges(largest, 81))
+        axes.stairs(counts, symmetric_bin_edges(largest, 81), color=f"C{index}", fill=True)
         axes.set_yscale("log")
         zeros = int(np.count_nonzero(weights == 0))
         axes.set(title=f"{run_.label}\n{zeros:,} exactly 0", xlabel="weight")
     figure.axes[0].set_ylabel("count")
     return figure
-
-
-def _centred(largest: float, bins: int = 81) -> np.ndarray:
-    """Equal bins over [−largest, largest], an odd number, so one is centred on 0."""
-    half_width = largest / bins
-    return np.linspace(-largest - half_width, largest + half_width, bins + 1)
 
 
 def _sparsity(runs) -> Figure:
