@@ -1,7 +1,7 @@
 """nnreg: feedforward neural networks with regularization done exactly right and made visible."""
 
 from nnreg.datasets import Dataset, load_digits, make_dataset
-from nnreg.monitors import CostMonitor, WeightMonitor
+from nnreg.monitors import CostMonitor, GradientShareMonitor, WeightMonitor
 from nnreg.network import Network
 from nnreg.optimizers import SGD, MomentumSGD, Optimizer, make_optimizer
 from nnreg.regularizers import (
@@ -24,6 +24,7 @@ __all__ = [
     "Dataset",
     "DecoupledWeightDecay",
     "ElasticNet",
+    "GradientShareMonitor",
     "History",
     "L1",
     "L2",
