@@ -1,0 +1,430 @@
+"""Probes: run the learner's update with controlled weights and controlled data gradients
+and measure what it does.
+
+* **Regularization step**: the gradient method is replaced by one that returns zeros, so
+  the update can only apply its penalty. Each parameter's change d = w − w′ is fitted as
+  d = a·w + b·sgn(w) + c over weights well away from zero (a: multiplicative decay,
+  b: L1 shrink, c: a shift shared by all weights), and the tiny weights show whether an L1
+  shrink crosses zero or stops at it. Repeating with η, λ, n and m each doubled gives how
+  a, b, c scale: k·η^i·λ^j·n^k·m^l.
+* **Data step** (λ = 0): the gradient method returns known random arrays; the change must
+  be −(η/m)·Σ_x ∇C_x. When the gradient method takes the whole batch, calling the real one
+  on the batch and on the batch doubled tells whether it returns a sum or a mean.
+* **Cost**: the penalty is cost(λ) − cost(0), measured while λ, the evaluated set's size,
+  n (when the cost takes it) and the weights' scale are doubled.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nnreg.doctor.loading import ARGUMENT_NAMES, PROBE_SIZES, DoctorError, Learner
+
+BASE = {"eta": 0.5, "lmbda": 5.0, "n": 1000, "m": 10}
+"""Base setting: ηλ/n = 0.0025, ηλ/m = 0.25, λ/n = 0.005, ηλ = 2.5 — all distinct."""
+TINY = 1e-7
+"""Magnitude of the weights that sit closer to zero than any L1 step."""
+LARGE = 0.05
+
+
+# -- plumbing -------------------------------------------------------------------------------
+def controlled(shape: tuple, rng: np.random.Generator) -> np.ndarray:
+    """Values of both signs with |v| in [0.1, 1], every fifth one ±1e-7."""
+    values = rng.uniform(0.1, 1.0, size=shape) * rng.choice([-1.0, 1.0], size=shape)
+    flat = values.reshape(-1)
+    flat[::5] = TINY * np.sign(flat[::5])
+    return values
+
+
+def example_batch(m: int, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+    """m examples in the book's format: (x, y) column vectors, y one-hot."""
+    n_in, n_out = PROBE_SIZES[0], PROBE_SIZES[-1]
+    batch = []
+    for i in range(m):
+        y = np.zeros((n_out, 1))
+        y[i % n_out] = 1.0
+        batch.append((rng.uniform(0, 1, size=(n_in, 1)), y))
+    return batch
+
+
+def leaves(structure: Any) -> list[np.ndarray]:
+    """The arrays in a nest of tuples, lists and dicts, in order."""
+    if isinstance(structure, np.ndarray):
+        return [structure]
+    if isinstance(structure, dict):
+        return [leaf for value in structure.values() for leaf in leaves(value)]
+    if isinstance(structure, (list, tuple)):
+        return [leaf for value in structure for leaf in leaves(value)]
+    return []
+
+
+def rebuild(structure: Any, replacements: list[np.ndarray]) -> Any:
+    """``structure`` with its arrays replaced, in order, by ``replacements``."""
+    iterator = iter(replacements)
+
+    def build(value):
+        if isinstance(value, np.ndarray):
+            return next(iterator)
+        if isinstance(value, dict):
+            return {key: build(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(build(item) for item in value)
+        return value
+
+    return build(structure)
+
+
+class Substitute:
+    """Replaces the learner's gradient method on the instance while in a ``with`` block."""
+
+    def __init__(self, learner: Learner, function: Callable) -> None:
+        self.learner, self.function = learner, function
+
+    def __enter__(self):
+        instance, name = self.learner.instance, self.learner.gradient_name
+        self.had_own = name in vars(instance)
+        self.previous = vars(instance).get(name)
+        setattr(instance, name, self.function)
+        return self
+
+    def __exit__(self, *exc):
+        instance, name = self.learner.instance, self.learner.gradient_name
+        if self.had_own:
+            setattr(instance, name, self.previous)
+        else:
+            delattr(instance, name)
+
+
+def set_parameters(learner: Learner, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    values = []
+    for parameter in learner.parameters:
+        shape = parameter.get(learner.instance).shape
+        array = controlled(shape, rng)
+        parameter.set(learner.instance, array.copy())
+        values.append(array)
+    return values
+
+
+def run_update(learner: Learner, setting: dict, gradient: Callable, seed: int = 0):
+    """Controlled parameters, one update with ``gradient`` substituted; (before, after)."""
+    before = set_parameters(learner, seed)
+    batch = example_batch(setting["m"], np.random.default_rng(seed + 1))
+    with Substitute(learner, gradient):
+        try:
+            learner.call_update(batch, setting["eta"], setting["lmbda"], setting["n"])
+        except Exception as error:  # noqa: BLE001 - their code may raise anything
+            raise DoctorError(
+                f"{learner.name}.update raised {type(error).__name__}: {error} while probed "
+                f"(network {PROBE_SIZES}, batch of {setting['m']} (x, y) column vectors)"
+            ) from None
+    after = learner.snapshot()
+    for b, a in zip(before, after):
+        if a.shape != b.shape:
+            raise DoctorError(f"the update changed a parameter's shape from {b.shape} to {a.shape}")
+    return before, after
+
+
+# -- what the real gradient method returns ----------------------------------------------------
+@dataclass
+class GradientProtocol:
+    structure: Any
+    calls_per_update: int
+    arguments: tuple
+    keywords: dict
+    leaf_parameter: list[int]
+    """For each array the gradient method returns, the parameter it belongs to."""
+
+
+def discover_gradient_protocol(learner: Learner) -> GradientProtocol:
+    real = getattr(learner.instance, learner.gradient_name)
+    calls = []
+
+    def recording(*arguments, **keywords):
+        result = real(*arguments, **keywords)
+        calls.append((arguments, keywords, result))
+        return result
+
+    run_update(learner, BASE, recording)
+    if not calls:
+        raise DoctorError(
+            f"{learner.name}'s update never called {learner.gradient_name}: name the method it "
+            "calls with --gradients NAME"
+        )
+    arguments, keywords, structure = calls[0]
+    sizes = [p.get(learner.instance).size for p in learner.parameters]
+    leaf_parameter = []
+    for leaf in leaves(structure):
+        if leaf.size not in sizes:
+            raise DoctorError(
+                f"{learner.gradient_name} returned an array of shape {leaf.shape} that matches "
+                "no parameter: it must return one gradient per weight and bias array"
+            )
+        leaf_parameter.append(sizes.index(leaf.size))
+    return GradientProtocol(structure, len(calls), arguments, keywords, leaf_parameter)
+
+
+def batch_gradient_is_sum(learner: Learner, protocol: GradientProtocol) -> bool:
+    """Call the real gradient method on its recorded batch and on that batch doubled."""
+    m = BASE["m"]
+
+    def doubled(value):
+        if isinstance(value, list) and len(value) == m:
+            return value + value
+        if isinstance(value, np.ndarray):
+            for axis, length in enumerate(value.shape):
+                if length == m:
+                    return np.concatenate([value, value], axis=axis)
+        return value
+
+    real = getattr(learner.instance, learner.gradient_name)
+    set_parameters(learner)
+    single = leaves(real(*protocol.arguments, **protocol.keywords))
+    twice = leaves(
+        real(
+            *[doubled(a) for a in protocol.arguments],
+            **{k: doubled(v) for k, v in protocol.keywords.items()},
+        )
+    )
+    ratio = sum(np.linalg.norm(t) for t in twice) / max(
+        sum(np.linalg.norm(s) for s in single), 1e-300
+    )
+    return ratio > 1.5
+
+
+# -- the regularization step -----------------------------------------------------------------
+@dataclass
+class StepFit:
+    """d = a·w + b·sgn(w) + c fitted over one kind of parameter (weights or biases)."""
+
+    a: float
+    b: float
+    c: float
+    residual: float
+    crosses_zero: bool | None  # for an L1 shrink: do tiny weights end on the other side?
+
+    @property
+    def changes(self) -> bool:
+        return any(abs(v) > 1e-12 for v in (self.a, self.b, self.c))
+
+
+def fit_step(before: list[np.ndarray], after: list[np.ndarray]) -> StepFit:
+    """Fit d = w − w′ as a·w + b·sgn(w) + c_j, with one shift c_j per array j (a mean
+    over an array shifts all of its elements alike). ``c`` is reported as c_j/mean(sgn(w_j))
+    for the array whose weights' mean sign is largest, so it scales like the penalty."""
+    w = np.concatenate([b.ravel() for b in before])
+    new = np.concatenate([a.ravel() for a in after])
+    owner = np.concatenate([np.full(b.size, j) for j, b in enumerate(before)])
+    d = w - new
+    large = np.abs(w) >= LARGE
+    indicators = (owner[large, None] == np.arange(len(before))[None, :]).astype(float)
+    design = np.column_stack([w[large], np.sign(w[large]), indicators])
+    solution, *_ = np.linalg.lstsq(design, d[large], rcond=None)
+    solution[np.abs(solution) < 1e-13] = 0.0
+    a, b, shifts = float(solution[0]), float(solution[1]), solution[2:]
+    mean_signs = np.array([np.mean(np.sign(x)) for x in before])
+    j = int(np.argmax(np.abs(mean_signs)))
+    c = float(shifts[j] / mean_signs[j]) if np.any(shifts) and mean_signs[j] != 0 else 0.0
+    scale = float(np.linalg.norm(d[large]))
+    residual = float(np.linalg.norm(design @ solution - d[large])) / scale if scale > 1e-12 else 0.0
+    crosses = None
+    tiny = ~large
+    if b > 10 * TINY and tiny.any():
+        crosses = bool(np.mean(np.sign(new[tiny]) == -np.sign(w[tiny])) > 0.5)
+    return StepFit(a, b, c, residual, crosses)
+
+
+@dataclass
+class Scaling:
+    """coefficient = factor·η^eta·λ^lmbda·n^n·m^m, from the base setting and each doubled."""
+
+    base: float
+    factor: float
+    exponents: dict[str, float]
+
+    def integer(self) -> bool:
+        return all(abs(e - round(e)) < 0.05 for e in self.exponents.values())
+
+    def is_(self, eta: int, lmbda: int, n: int, m: int) -> bool:
+        wanted = {"eta": eta, "lmbda": lmbda, "n": n, "m": m}
+        return self.integer() and all(round(self.exponents[k]) == v for k, v in wanted.items())
+
+
+def scaling(base: float, doubled: dict[str, float]) -> Scaling:
+    exponents = {}
+    for name, value in doubled.items():
+        exponents[name] = math.log2(value / base) if value * base > 0 else float("nan")
+    rounded = {k: round(v) if not math.isnan(v) else 0 for k, v in exponents.items()}
+    denominator = math.prod(BASE[k] ** e for k, e in rounded.items())
+    return Scaling(base, base / denominator, exponents)
+
+
+@dataclass
+class RegularizationProbe:
+    weights: StepFit
+    biases: StepFit
+    weight_scalings: dict[str, Scaling] = field(default_factory=dict)
+    """For each of a, b, c present in the weights' step."""
+    bias_scalings: dict[str, Scaling] = field(default_factory=dict)
+
+
+def probe_regularization(learner: Learner, protocol: GradientProtocol) -> RegularizationProbe:
+    def zeros(*arguments, **keywords):
+        return rebuild(
+            protocol.structure, [np.zeros_like(leaf) for leaf in leaves(protocol.structure)]
+        )
+
+    fits = {}
+    for name in ("base", "eta", "lmbda", "n", "m"):
+        setting = dict(BASE)
+        if name != "base":
+            setting[name] *= 2
+        before, after = run_update(learner, setting, zeros)
+        fits[name] = {
+            kind: fit_step(
+                [b for b, p in zip(before, learner.parameters) if p.kind == kind],
+                [a for a, p in zip(after, learner.parameters) if p.kind == kind],
+            )
+            for kind in ("weight", "bias")
+        }
+    probe = RegularizationProbe(fits["base"]["weight"], fits["base"]["bias"])
+    for kind, target in (("weight", probe.weight_scalings), ("bias", probe.bias_scalings)):
+        for coefficient in ("a", "b", "c"):
+            base = getattr(fits["base"][kind], coefficient)
+            if base != 0.0:
+                target[coefficient] = scaling(
+                    base,
+                    {k: getattr(fits[k][kind], coefficient) for k in ("eta", "lmbda", "n", "m")},
+                )
+    return probe
+
+
+# -- the data step ----------------------------------------------------------------------------
+@dataclass
+class DataProbe:
+    ratio: float
+    """The measured data step divided by the correct −(η/m)·Σ∇C_x (1 when right)."""
+    residual: float
+    spread: bool
+    """The step is the same for every weight of a parameter (a mean spread over it)."""
+    per_example: bool
+    gradient_is_sum: bool
+
+
+def probe_data_step(learner: Learner, protocol: GradientProtocol) -> DataProbe:
+    rng = np.random.default_rng(7)
+    returned: list[list[np.ndarray]] = []
+
+    def known(*arguments, **keywords):
+        arrays = [rng.normal(size=leaf.shape) for leaf in leaves(protocol.structure)]
+        returned.append(arrays)
+        return rebuild(protocol.structure, arrays)
+
+    setting = dict(BASE, lmbda=0.0)
+    before, after = run_update(learner, setting, known)
+    per_example = protocol.calls_per_update > 1
+    gradient_is_sum = True if per_example else batch_gradient_is_sum(learner, protocol)
+    m, eta = setting["m"], setting["eta"]
+    expected = [np.zeros_like(b) for b in before]
+    for arrays in returned:
+        for leaf, parameter in zip(arrays, protocol.leaf_parameter):
+            expected[parameter] += leaf.reshape(expected[parameter].shape)
+    scale = eta / m if gradient_is_sum else eta
+    expected = np.concatenate([(-scale * e).ravel() for e in expected])
+    measured = np.concatenate([(a - b).ravel() for a, b in zip(after, before)])
+    ratio = float(np.dot(measured, expected) / np.dot(expected, expected))
+    residual = float(
+        np.linalg.norm(measured - ratio * expected) / max(np.linalg.norm(measured), 1e-300)
+    )
+    spread = all(
+        np.ptp(a - b) < 1e-12 * max(1.0, float(np.abs(a - b).max())) and np.abs(a - b).max() > 0
+        for a, b in zip(after, before)
+    )
+    return DataProbe(ratio, residual, spread, per_example, gradient_is_sum)
+
+
+# -- the cost function ------------------------------------------------------------------------
+@dataclass
+class CostProbe:
+    penalty: float
+    lambda_exponent: float
+    evaluated_size_exponent: float
+    n_exponent: float | None
+    """None when the cost function takes no n."""
+    weight_exponent: float
+    """2 for an L2 penalty Σw², 1 for L1 Σ|w|."""
+    biases_penalized: bool
+    scale: float
+    """K in λ/(2K)·Σw² (or λ/K·Σ|w|): should be n."""
+    n_given: int | None
+
+
+def probe_cost(learner: Learner) -> CostProbe | None:
+    """None when there is no cost function the doctor can call."""
+    if learner.cost is None:
+        return None
+    try:
+        parameters = inspect.signature(learner.cost).parameters
+    except (TypeError, ValueError):
+        return None
+    n_name = next((p for p in parameters if p in ARGUMENT_NAMES["n"]), None)
+    lambda_name = next((p for p in parameters if p in ARGUMENT_NAMES["lmbda"]), None)
+    if lambda_name is None:
+        return None
+    data = example_batch(8, np.random.default_rng(3))
+
+    def penalty(lmbda, examples, n, weight_scale=1.0, bias_scale=1.0):
+        values = set_parameters(learner, seed=5)
+        for parameter, value in zip(learner.parameters, values):
+            factor = weight_scale if parameter.kind == "weight" else bias_scale
+            parameter.set(learner.instance, value * factor)
+
+        def cost(lam):
+            keywords = {lambda_name: lam}
+            if n_name:
+                keywords[n_name] = n
+            return float(learner.cost(examples, **keywords))
+
+        return cost(lmbda) - cost(0.0)
+
+    lmbda, n = BASE["lmbda"], BASE["n"]
+    try:
+        base = penalty(lmbda, data, n)
+        by_lambda = penalty(2 * lmbda, data, n)
+        by_size = penalty(lmbda, data + data, n)
+        by_n = penalty(lmbda, data, 2 * n) if n_name else None
+        by_weights = penalty(lmbda, data, n, weight_scale=2.0)
+        by_biases = penalty(lmbda, data, n, bias_scale=2.0)
+    except Exception:  # noqa: BLE001 - a cost function with another protocol: not probed
+        return None
+    if abs(base) < 1e-15:
+        return CostProbe(0.0, 0.0, 0.0, None, 0.0, False, math.inf, n if n_name else None)
+
+    def exponent(value):
+        return math.log2(value / base) if value / base > 0 else float("nan")
+
+    weight_exponent = exponent(by_weights)
+    weights = set_parameters(learner, seed=5)
+    kinds = [p.kind for p in learner.parameters]
+    if round(weight_exponent) == 1:
+        total = sum(float(np.abs(w).sum()) for w, k in zip(weights, kinds) if k == "weight")
+        scale = lmbda * total / base
+    else:
+        total = sum(float((w**2).sum()) for w, k in zip(weights, kinds) if k == "weight")
+        scale = lmbda * total / (2 * base)
+    return CostProbe(
+        base,
+        exponent(by_lambda),
+        exponent(by_size),
+        exponent(by_n) if by_n is not None else None,
+        weight_exponent,
+        abs(by_biases - base) > 1e-9 * abs(base),
+        scale,
+        n if n_name else None,
+    )
