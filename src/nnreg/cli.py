@@ -6,17 +6,22 @@ traceback), 3 when training diverged (its metrics so far are kept in the run fol
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sys
 from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from nnreg.activations import ACTIVATIONS
 from nnreg.costs import COSTS
 from nnreg.datasets.download import DownloadError
+from nnreg.doctor import REGULARIZERS as DOCTOR_REGULARIZERS
+from nnreg.doctor import DoctorError, diagnose, render
 from nnreg.experiments import EXPERIMENTS, run_experiment
 from nnreg.initializers import INITIALIZERS
 from nnreg.network import DTYPES
@@ -181,10 +186,10 @@ def train(out: Path | None, quiet: bool, lmbda, l2_lmbda, mirrors, **options) ->
         with EpochPrinter(quiet) as printer:
             result = run_training(settings, out, [printer], printer.download_progress)
     except (ValueError, OSError, DownloadError) as error:
-        errors.print(f"[bold red]Error:[/] {with_option_name(str(error))}", soft_wrap=True)
+        errors.print(f"[bold red]Error:[/] {escape(with_option_name(str(error)))}", soft_wrap=True)
         sys.exit(EXIT_USAGE)
     except TrainingDiverged as error:
-        errors.print(f"[bold red]Training diverged:[/] {error}", soft_wrap=True)
+        errors.print(f"[bold red]Training diverged:[/] {escape(str(error))}", soft_wrap=True)
         sys.exit(EXIT_DIVERGED)
     print_summary(result.summary, result.folder)
 
@@ -303,7 +308,7 @@ def plot(run_folders: tuple[Path, ...], out: Path | None) -> None:
     try:
         written = write_figures(run_folders, out)
     except (ValueError, OSError) as error:
-        errors.print(f"[bold red]Error:[/] {error}", soft_wrap=True)
+        errors.print(f"[bold red]Error:[/] {escape(str(error))}", soft_wrap=True)
         sys.exit(EXIT_USAGE)
     for path in written.values():
         console.print(str(path))
@@ -339,7 +344,7 @@ def experiment(name: str, quick: bool, out: Path | None, data_dir, seed: int, qu
             report = run_experiment(name, quick, data_dir, seed, progress.for_run)
         paths = report.write(out)
     except (ValueError, OSError, DownloadError) as error:
-        errors.print(f"[bold red]Error:[/] {error}", soft_wrap=True)
+        errors.print(f"[bold red]Error:[/] {escape(str(error))}", soft_wrap=True)
         sys.exit(EXIT_USAGE)
     console.print(report.summary)
     console.print(f"report: {paths['markdown']} and {paths['html']}")
@@ -376,6 +381,46 @@ class RunProgress:
                 progress.advance(self.task, steps)
 
         return Bar()
+
+
+@main.command()
+@click.argument("target", metavar="PATH.py[:NAME]")
+@click.option(
+    "--gradients",
+    default=None,
+    help="Name of the method your update calls for the data gradient (default: backprop, "
+    "backward, gradients, …).",
+)
+@click.option(
+    "--regularizer",
+    type=click.Choice(list(DOCTOR_REGULARIZERS)),
+    default=None,
+    help="What your code is meant to do, when its cost function does not tell.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the diagnosis as JSON.")
+def doctor(target: str, gradients: str | None, regularizer: str | None, as_json: bool) -> None:
+    """Tell which regularization mistake your own update code makes.
+
+    Loads PATH.py (never changes it), builds NAME (or the class with an update_mini_batch)
+    on a tiny [3, 4, 2] network and probes its update with controlled weights and
+    gradients. Exit 0: the rule is correct; 1: a mistake was found; 2: the code could not
+    be loaded or probed.
+    """
+    try:
+        diagnosis = diagnose(target, gradients, regularizer)
+    except DoctorError as error:
+        if as_json:
+            click.echo(json.dumps({"error": str(error)}, indent=2, ensure_ascii=False))
+        else:
+            errors.print(f"[bold red]Error:[/] {escape(str(error))}", soft_wrap=True)
+        sys.exit(EXIT_USAGE)
+    if as_json:
+        data = dataclasses.asdict(diagnosis)
+        data["exit_code"] = diagnosis.exit_code
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        click.echo(render(diagnosis))
+    sys.exit(diagnosis.exit_code)
 
 
 if __name__ == "__main__":  # pragma: no cover

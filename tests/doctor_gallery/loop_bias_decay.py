@@ -54,5 +54,9 @@ class Network:
             nabla_w = [nw + dnw for nw, dnw in zip(nabla_w, delta_nabla_w)]
 
         decay = 1 - eta * (lmbda / n)
-        self.weights = [decay * w - (eta / len(mini_batch)) * nw for w, nw in zip(self.weights, nabla_w)]
-        self.biases = [decay * b - (eta / len(mini_batch)) * nb for b, nb in zip(self.biases, nabla_b)]
+        self.weights = [
+            decay * w - (eta / len(mini_batch)) * nw for w, nw in zip(self.weights, nabla_w)
+        ]
+        self.biases = [
+            decay * b - (eta / len(mini_batch)) * nb for b, nb in zip(self.biases, nabla_b)
+        ]

@@ -53,6 +53,10 @@ class Network:
             nabla_b = [nb + dnb for nb, dnb in zip(nabla_b, delta_nabla_b)]
             nabla_w = [nw + dnw for nw, dnw in zip(nabla_w, delta_nabla_w)]
 
-        self.weights = [(1 - eta * (lmbda / n)) * w - eta * np.mean(nw) / len(mini_batch)
-                        for w, nw in zip(self.weights, nabla_w)]
-        self.biases = [b - eta * np.mean(nb) / len(mini_batch) for b, nb in zip(self.biases, nabla_b)]
+        self.weights = [
+            (1 - eta * (lmbda / n)) * w - eta * np.mean(nw) / len(mini_batch)
+            for w, nw in zip(self.weights, nabla_w)
+        ]
+        self.biases = [
+            b - eta * np.mean(nb) / len(mini_batch) for b, nb in zip(self.biases, nabla_b)
+        ]

@@ -54,6 +54,7 @@ class Network:
             nabla_w = [nw + dnw for nw, dnw in zip(nabla_w, delta_nabla_w)]
 
         m = len(mini_batch)
-        self.weights = [(1 - eta * lmbda / m) * w - (eta / m) * nw
-                        for w, nw in zip(self.weights, nabla_w)]
+        self.weights = [
+            (1 - eta * lmbda / m) * w - (eta / m) * nw for w, nw in zip(self.weights, nabla_w)
+        ]
         self.biases = [b - (eta / m) * nb for b, nb in zip(self.biases, nabla_b)]

@@ -54,6 +54,8 @@ class Network:
             nabla_w = [nw + dnw for nw, dnw in zip(nabla_w, delta_nabla_w)]
 
         nabla_w = [nw + len(mini_batch) * (lmbda / n) * w for nw, w in zip(nabla_w, self.weights)]
-        self.weights = [(1 - eta * (lmbda / n)) * w - (eta / len(mini_batch)) * nw
-                        for w, nw in zip(self.weights, nabla_w)]
+        self.weights = [
+            (1 - eta * (lmbda / n)) * w - (eta / len(mini_batch)) * nw
+            for w, nw in zip(self.weights, nabla_w)
+        ]
         self.biases = [b - (eta / len(mini_batch)) * nb for b, nb in zip(self.biases, nabla_b)]

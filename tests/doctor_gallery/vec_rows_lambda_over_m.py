@@ -14,7 +14,9 @@ def sigmoid(z):
 class MLP:
     def __init__(self, sizes):
         rng = np.random.default_rng(0)
-        self.weights = [rng.normal(0, 1 / np.sqrt(a), (a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
+        self.weights = [
+            rng.normal(0, 1 / np.sqrt(a), (a, b)) for a, b in zip(sizes[:-1], sizes[1:])
+        ]
         self.biases = [np.zeros(b) for b in sizes[1:]]
 
     def backprop(self, X, Y):

@@ -8,7 +8,7 @@ measurements into findings.
 
 from __future__ import annotations
 
-from nnreg.doctor.catalogue import Diagnosis, Finding, diagnose_measurements
+from nnreg.doctor.catalogue import Diagnosis, Finding, diagnose_measurements, render
 from nnreg.doctor.loading import DoctorError, load_learner
 from nnreg.doctor.probes import (
     discover_gradient_protocol,
@@ -35,4 +35,4 @@ def diagnose(
     return diagnose_measurements(learner, probe, data, cost, regularizer)
 
 
-__all__ = ["Diagnosis", "DoctorError", "Finding", "diagnose"]
+__all__ = ["Diagnosis", "DoctorError", "Finding", "diagnose", "render"]

@@ -8,7 +8,7 @@ import inspect
 import math
 from dataclasses import dataclass, field
 
-from nnreg.doctor.loading import Learner
+from nnreg.doctor.loading import ARGUMENT_NAMES, Learner
 from nnreg.doctor.probes import BASE, CostProbe, DataProbe, RegularizationProbe, Scaling
 
 BOOK = {"eta": 0.5, "lmbda": 5.0, "n": 50_000, "m": 10}
@@ -210,7 +210,8 @@ def _scaling_findings(s: Scaling, term: str, what: str, lines) -> list[Finding]:
             )
         ]
     if s.is_(1, 1, 0, -1) and math.isclose(s.factor, 1, rel_tol=1e-3):
-        epoch = (1 - step) ** (BOOK["n"] / BOOK["m"]) if step < 1 else 0.0
+        steps = BOOK["n"] / BOOK["m"]
+        epoch = f"10^{steps * math.log10(1 - step):.0f}" if step < 1 else "0 or less"
         return [
             Finding(
                 "lambda-over-m",
@@ -221,7 +222,7 @@ def _scaling_findings(s: Scaling, term: str, what: str, lines) -> list[Finding]:
                 f"use {right}",
                 f"λ is divided by m = {BOOK['m']} instead of n = {BOOK['n']:,}: the weights "
                 f"shrink about {times:,.0f}× faster per step than intended ({SETTING}); one "
-                f"epoch multiplies them by {_tiny(epoch)} — they decay to nothing, which is "
+                f"epoch multiplies them by {epoch} — they decay to nothing, which is "
                 "why accuracy sits near 10%",
                 lines,
             )
@@ -290,13 +291,6 @@ def _scaling_findings(s: Scaling, term: str, what: str, lines) -> list[Finding]:
             lines,
         )
     ]
-
-
-def _tiny(value: float) -> str:
-    if value <= 0:
-        return "0"
-    exponent = math.floor(math.log10(value))
-    return f"10^{exponent}" if exponent < -3 else f"{value:.3g}"
 
 
 def _weight_findings(probe: RegularizationProbe, regularizer: str, lines) -> list[Finding]:
@@ -392,11 +386,7 @@ def _bias_findings(probe: RegularizationProbe, lines) -> list[Finding]:
     if not probe.biases.changes:
         return []
     b = probe.bias_scalings
-    formula = (
-        f"b ← {_decay_text(b['a'])}·b"
-        if "a" in b
-        else "b changes with zero data gradient"
-    )
+    formula = f"b ← {_decay_text(b['a'])}·b" if "a" in b else "b changes with zero data gradient"
     factor = math.exp(-book_value(b["a"]) * BOOK["n"] / BOOK["m"]) if "a" in b else None
     per_epoch = f" (×{factor:.2f} per epoch, {SETTING})" if factor is not None else ""
     return [
@@ -473,7 +463,10 @@ def _data_findings(data: DataProbe, lines) -> list[Finding]:
 
 def _cost_findings(cost: CostProbe, regularizer: str, learner: Learner) -> list[Finding]:
     name = learner.cost_name
-    lines = _lines(learner.cost, ["lmbda", "lambda", "lam", "reg", "len("])
+    lambda_names = [
+        p for p in inspect.signature(learner.cost).parameters if p in ARGUMENT_NAMES["lmbda"]
+    ]
+    lines = _lines(learner.cost, lambda_names)
     right = CORRECT_PENALTY.get(regularizer, "(λ/2n)·Σw²")
     if cost.penalty == 0:
         if regularizer == "none":
@@ -550,3 +543,31 @@ def _cost_findings(cost: CostProbe, regularizer: str, learner: Learner) -> list[
             )
         )
     return findings
+
+
+def render(diagnosis: Diagnosis) -> str:
+    """The diagnosis as a learner reads it: rule found, correct rule, then each finding."""
+    verdict = (
+        f"{len(diagnosis.mistakes)} mistake{'s' * (len(diagnosis.mistakes) != 1)} found"
+        if diagnosis.mistakes
+        else "no mistake found"
+    )
+    lines = [
+        f"nnreg doctor: {diagnosis.learner} — {verdict}",
+        "",
+        f"Regularizer: {diagnosis.regularizer}",
+        f"Rule found:   {diagnosis.rule_found}",
+        f"Correct rule: {diagnosis.correct_rule}",
+        "(n = training-set size, m = mini-batch size)",
+    ]
+    for finding in diagnosis.findings:
+        label = "MISTAKE" if finding.kind == "mistake" else "note"
+        lines += ["", f"[{label}] {finding.title}", f"  found:       {finding.found}"]
+        if finding.lines:
+            lines.append("  line(s) to change:")
+            lines += [f"    {number:>4} | {text.strip()}" for number, text in finding.lines]
+        if finding.fix:
+            lines.append(f"  fix:         {finding.fix}")
+        if finding.consequence:
+            lines.append(f"  consequence: {finding.consequence}")
+    return "\n".join(lines)

@@ -1,0 +1,163 @@
+"""The doctor diagnoses every learner in the gallery right, explains each mistake, and
+rejects code it cannot probe with exit 2 — without touching the learner's files."""
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from nnreg.cli import main
+from nnreg.doctor import DoctorError, diagnose
+
+GALLERY = Path(__file__).parent / "doctor_gallery"
+LEARNERS = sorted(GALLERY.glob("*.py"))
+
+
+def expectation(path: Path) -> dict:
+    """The ``expect:`` line of a gallery file's docstring."""
+    line = re.search(r"^expect: ([^\"\n]*)", path.read_text(), flags=re.MULTILINE).group(1)
+    expected = dict(part.split("=", 1) for part in line.split())
+    expected["exit"] = int(expected["exit"])
+    for key in ("mistakes", "notes"):
+        expected[key] = set(expected[key].split(",")) if key in expected else set()
+    return expected
+
+
+def run_doctor(*arguments):
+    return CliRunner().invoke(main, ["doctor", *map(str, arguments)])
+
+
+def test_the_gallery_has_the_variety_the_doctor_must_handle():
+    assert len(LEARNERS) >= 14
+    texts = [path.read_text() for path in LEARNERS]
+    assert sum("for x, y in mini_batch:" in text for text in texts) >= 5  # per-example loops
+    assert sum("X.shape" in text or "np.hstack" in text for text in texts) >= 3  # vectorized
+    assert sum("self.params" in text or "self.p = {}" in text for text in texts) >= 2  # dicts
+    assert any(expectation(path)["exit"] == 0 for path in LEARNERS)
+
+
+@pytest.mark.parametrize("path", LEARNERS, ids=[path.stem for path in LEARNERS])
+def test_every_gallery_learner_is_diagnosed_right_with_the_right_exit_code(path):
+    expected = expectation(path)
+    extra = ["--gradients", expected["gradients"]] if "gradients" in expected else []
+    result = run_doctor(path, *extra, "--json")
+    assert result.exit_code == expected["exit"], result.output
+    report = json.loads(result.output)
+    mistakes = {f["code"] for f in report["findings"] if f["kind"] == "mistake"}
+    notes = {f["code"] for f in report["findings"] if f["kind"] == "note"}
+    assert mistakes == expected["mistakes"]
+    assert notes == expected["notes"]
+
+
+@pytest.mark.parametrize(
+    "learner, formula, fix, consequence",
+    [
+        ("loop_lambda_over_m", "ηλ/m·w", "divide by n", "5,000× faster per step"),
+        ("loop_wrong_sign", "−ηλ/n·w", "subtract the penalty", "weights grow by about ×1.28"),
+        ("loop_no_eta", "λ/n·w", "multiply the penalty's step by η", "2× as strongly"),
+        ("loop_penalty_twice", "2·ηλ/n·w", "keep one of the two", "λ acts as 10"),
+        ("loop_gradient_not_averaged", "η·Σ∇C_x", "divide the summed gradient by m", "like η = 5"),
+        ("book_exact", "len(data)", "divide by n", "5× too large"),
+    ],
+)
+def test_a_mistake_is_reported_with_formula_fix_and_numeric_consequence(
+    learner, formula, fix, consequence
+):
+    result = run_doctor(GALLERY / f"{learner}.py")
+    assert result.exit_code == 1
+    found = re.search(r"^  found: +(.*)", result.output, flags=re.MULTILINE).group(1)
+    assert formula in found
+    assert fix in result.output
+    assert consequence in result.output
+    assert "line(s) to change:" in result.output
+
+
+def test_the_rule_found_is_written_as_a_formula_next_to_the_correct_one():
+    diagnosis = diagnose(str(GALLERY / "loop_lambda_over_m.py"))
+    assert diagnosis.rule_found.startswith("w ← (1 − ηλ/m)·w − (η/m)·Σ∇C_x")
+    assert diagnosis.correct_rule.startswith("w ← (1 − ηλ/n)·w − (η/m)·Σ∇C_x")
+
+
+def fingerprint(folder: Path) -> dict:
+    return {
+        path.relative_to(folder): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in folder.rglob("*")
+        if path.is_file()
+    }
+
+
+BROKEN = {
+    "raises_on_import.py": (
+        "import numpy as np\n\nTOTAL = 1 / 0\n",
+        "importing .* failed: ZeroDivisionError: division by zero \\(line 3\\)",
+    ),
+    "exits_on_import.py": ("import sys\nsys.exit('no')\n", "importing .* failed: SystemExit"),
+    "no_class.py": ("def helper():\n    return 1\n", "found no class with an update method"),
+    "short_signature.py": (
+        "import numpy as np\n\n\nclass Network:\n    def __init__(self, sizes):\n"
+        "        self.weights = [np.ones((2, 2))]\n        self.biases = [np.ones((2, 1))]\n\n"
+        "    def backprop(self, x, y):\n        return [], []\n\n"
+        "    def update_mini_batch(self, mini_batch, eta):\n        pass\n",
+        "takes 2 arguments; the doctor needs \\(mini_batch, eta, lmbda, n\\)",
+    ),
+    "no_parameters.py": (
+        "class Network:\n    def __init__(self, sizes):\n        self.layers = sizes\n\n"
+        "    def backprop(self, x, y):\n        return None\n\n"
+        "    def update_mini_batch(self, mini_batch, eta, lmbda, n):\n        pass\n",
+        "no parameters the doctor recognizes",
+    ),
+    "constructor_needs_more.py": (
+        "class Network:\n    def __init__(self, sizes, seed, activation, cost):\n        pass\n\n"
+        "    def update_mini_batch(self, mini_batch, eta, lmbda, n):\n        pass\n",
+        "could not build the network",
+    ),
+    "update_raises.py": (
+        "import numpy as np\n\n\nclass Network:\n    def __init__(self, sizes):\n"
+        "        self.weights = [np.ones((4, 3)), np.ones((2, 4))]\n"
+        "        self.biases = [np.ones((4, 1)), np.ones((2, 1))]\n\n"
+        "    def backprop(self, x, y):\n        return self.biases, self.weights\n\n"
+        "    def update_mini_batch(self, mini_batch, eta, lmbda, n):\n"
+        "        raise RuntimeError('not written yet')\n",
+        "update raised RuntimeError: not written yet",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(BROKEN))
+def test_code_that_cannot_be_probed_gets_a_clear_message_and_exit_2(name, tmp_path):
+    source, message = BROKEN[name]
+    path = tmp_path / name
+    path.write_text(source)
+    before = fingerprint(tmp_path)
+    result = run_doctor(path)
+    assert result.exit_code == 2, result.output
+    assert re.search(message, result.output), result.output
+    assert "Traceback" not in result.output
+    assert fingerprint(tmp_path) == before  # nothing written, nothing changed
+
+
+def test_missing_file_unknown_class_and_unknown_gradient_method_exit_2(tmp_path):
+    assert run_doctor(tmp_path / "missing.py").exit_code == 2
+    result = run_doctor(f"{GALLERY / 'loop_l2_correct.py'}:Nope")
+    assert result.exit_code == 2 and "no class or function named 'Nope'" in result.output
+    result = run_doctor(GALLERY / "loop_l2_correct.py", "--gradients", "grads")
+    assert result.exit_code == 2 and "no method 'grads'" in result.output
+    result = run_doctor(GALLERY / "dict_elastic_net_correct.py")
+    assert result.exit_code == 2 and "--gradients NAME" in result.output
+
+
+def test_the_doctor_never_writes_next_to_the_gallery():
+    before = fingerprint(GALLERY)
+    for path in LEARNERS[:3]:
+        run_doctor(path)
+    assert fingerprint(GALLERY) == before
+
+
+def test_the_python_api_raises_doctor_error_for_unloadable_code(tmp_path):
+    path = tmp_path / "broken.py"
+    path.write_text("def broken(:\n")
+    with pytest.raises(DoctorError, match="SyntaxError"):
+        diagnose(str(path))
