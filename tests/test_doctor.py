@@ -161,3 +161,33 @@ def test_the_python_api_raises_doctor_error_for_unloadable_code(tmp_path):
     path.write_text("def broken(:\n")
     with pytest.raises(DoctorError, match="SyntaxError"):
         diagnose(str(path))
+
+
+def test_intended_regularizer_option_turns_a_decay_into_an_l1_mistake():
+    result = run_doctor(GALLERY / "vec_columns_l2_correct.py", "--regularizer", "l1", "--json")
+    assert result.exit_code == 1
+    codes = {f["code"] for f in json.loads(result.output)["findings"]}
+    assert codes == {"l1-as-decay"}
+
+
+def test_an_adapter_function_builds_a_network_the_doctor_cannot_build_itself(tmp_path):
+    learner = tmp_path / "learner.py"
+    learner.write_text(
+        (GALLERY / "loop_lambda_over_m.py")
+        .read_text()
+        .replace("def __init__(self, sizes):", "def __init__(self, sizes, seed, activation):")
+    )
+    adapter = tmp_path / "adapter.py"
+    adapter.write_text(
+        "import importlib.util, pathlib\n"
+        "spec = importlib.util.spec_from_file_location(\n"
+        "    'learner', pathlib.Path(__file__).with_name('learner.py'))\n"
+        "learner = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(learner)\n\n\n"
+        "def make_network(sizes):\n"
+        "    return learner.Network(sizes, seed=0, activation='sigmoid')\n"
+    )
+    assert run_doctor(learner).exit_code == 2
+    result = run_doctor(f"{adapter}:make_network", "--json")
+    assert result.exit_code == 1
+    assert {f["code"] for f in json.loads(result.output)["findings"]} == {"lambda-over-m"}
