@@ -3,7 +3,9 @@ gradient method and cost function — without modifying or writing anything next
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import inspect
 import sys
 import traceback
@@ -35,6 +37,18 @@ PROTOCOL = (
     "For anything else write a function make_network(sizes) that builds your network and "
     "point the doctor at it: PATH.py:make_network"
 )
+
+
+@contextlib.contextmanager
+def quietly():
+    """Run the learner's code without its prints (they would corrupt --json) or NumPy's
+    floating-point warnings."""
+    with (
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+        np.errstate(all="ignore"),
+    ):
+        yield
 
 
 class DoctorError(Exception):
@@ -131,7 +145,8 @@ def _import(path: Path):
     writes_bytecode = sys.dont_write_bytecode
     sys.dont_write_bytecode = True
     try:
-        spec.loader.exec_module(module)
+        with quietly():
+            spec.loader.exec_module(module)
     except BaseException as error:  # the learner's code may raise anything, even SystemExit
         if isinstance(error, KeyboardInterrupt):
             raise
@@ -183,7 +198,8 @@ def _build(factory: Callable, name: str) -> Any:
     problems = []
     for arguments in attempts:
         try:
-            return factory(*arguments)
+            with quietly():
+                return factory(*arguments)
         except Exception as error:  # noqa: BLE001 - their constructor may raise anything
             problems.append(f"{name}{arguments!r}: {type(error).__name__}: {error}")
     raise DoctorError(f"could not build the network: {'; '.join(problems)}. {PROTOCOL}")

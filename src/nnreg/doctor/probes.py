@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from nnreg.doctor.loading import ARGUMENT_NAMES, PROBE_SIZES, DoctorError, Learner
+from nnreg.doctor.loading import ARGUMENT_NAMES, PROBE_SIZES, DoctorError, Learner, quietly
 
 BASE = {"eta": 0.5, "lmbda": 5.0, "n": 1000, "m": 10}
 """Base setting: ηλ/n = 0.0025, ηλ/m = 0.25, λ/n = 0.005, ηλ = 2.5 — all distinct."""
@@ -116,7 +116,7 @@ def run_update(learner: Learner, setting: dict, gradient: Callable, seed: int = 
     """Controlled parameters, one update with ``gradient`` substituted; (before, after)."""
     before = set_parameters(learner, seed)
     batch = example_batch(setting["m"], np.random.default_rng(seed + 1))
-    with Substitute(learner, gradient):
+    with Substitute(learner, gradient), quietly():
         try:
             learner.call_update(batch, setting["eta"], setting["lmbda"], setting["n"])
         except Exception as error:  # noqa: BLE001 - their code may raise anything
@@ -185,13 +185,21 @@ def batch_gradient_is_sum(learner: Learner, protocol: GradientProtocol) -> bool:
 
     real = getattr(learner.instance, learner.gradient_name)
     set_parameters(learner)
-    single = leaves(real(*protocol.arguments, **protocol.keywords))
-    twice = leaves(
-        real(
-            *[doubled(a) for a in protocol.arguments],
-            **{k: doubled(v) for k, v in protocol.keywords.items()},
-        )
-    )
+    try:
+        with quietly():
+            single = leaves(real(*protocol.arguments, **protocol.keywords))
+            twice = leaves(
+                real(
+                    *[doubled(a) for a in protocol.arguments],
+                    **{k: doubled(v) for k, v in protocol.keywords.items()},
+                )
+            )
+    except Exception as error:  # noqa: BLE001 - their code may raise anything
+        raise DoctorError(
+            f"{learner.gradient_name} raised {type(error).__name__}: {error} when called on "
+            "the mini-batch doubled; the doctor calls it so to tell whether it returns the "
+            "sum or the mean over the batch"
+        ) from None
     ratio = sum(np.linalg.norm(t) for t in twice) / max(
         sum(np.linalg.norm(s) for s in single), 1e-300
     )
@@ -391,7 +399,8 @@ def probe_cost(learner: Learner) -> CostProbe | None:
                 keywords[n_name] = n
             return float(learner.cost(examples, **keywords))
 
-        return cost(lmbda) - cost(0.0)
+        with quietly():
+            return cost(lmbda) - cost(0.0)
 
     lmbda, n = BASE["lmbda"], BASE["n"]
     try:
