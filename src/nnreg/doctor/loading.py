@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import io
 import inspect
+import io
 import sys
 import traceback
 from collections.abc import Callable
