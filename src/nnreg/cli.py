@@ -27,7 +27,7 @@ from nnreg.initializers import INITIALIZERS
 from nnreg.network import DTYPES
 from nnreg.plots import write_figures
 from nnreg.regularizers import FORMULAS, REGULARIZERS
-from nnreg.session import TrainSettings, run_training
+from nnreg.session import TrainSettings, resume_training, run_training
 from nnreg.training import Callback, TrainingDiverged
 
 EXIT_USAGE = 2
@@ -173,9 +173,32 @@ def main() -> None:
     default=None,
     help="Run folder to write (default: runs/<date>-<time>-<reg>).",
 )
+@click.option(
+    "--early-stopping",
+    type=int,
+    default=None,
+    help="Stop after N epochs without a better validation accuracy; the best parameters "
+    "are kept (best_parameters.npz).",
+)
+@click.option(
+    "--halve-eta-after",
+    type=int,
+    default=None,
+    help="Halve η after N epochs without a better validation accuracy; stop below η/128.",
+)
+@click.option(
+    "--resume",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Continue the run in this folder from its last checkpoint, with its own settings "
+    "(other options are ignored); the result equals an uninterrupted run's.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar or per-epoch lines.")
-def train(out: Path | None, quiet: bool, lmbda, l2_lmbda, mirrors, **options) -> None:
-    """Train a network and write a run folder (config, per-epoch metrics, parameters)."""
+def train(
+    out: Path | None, quiet: bool, resume: Path | None, lmbda, l2_lmbda, mirrors, **options
+) -> None:
+    """Train a network and write a run folder (config, per-epoch metrics, parameters,
+    a checkpoint after every epoch)."""
     settings = TrainSettings(
         mirrors=list(mirrors) or None,
         lmbda=lmbda[0] if len(lmbda) == 1 else lmbda,
@@ -184,7 +207,10 @@ def train(out: Path | None, quiet: bool, lmbda, l2_lmbda, mirrors, **options) ->
     )
     try:
         with EpochPrinter(quiet) as printer:
-            result = run_training(settings, out, [printer], printer.download_progress)
+            if resume is not None:
+                result = resume_training(resume, [printer], printer.download_progress)
+            else:
+                result = run_training(settings, out, [printer], printer.download_progress)
     except (ValueError, OSError, DownloadError) as error:
         errors.print(f"[bold red]Error:[/] {escape(with_option_name(str(error)))}", soft_wrap=True)
         sys.exit(EXIT_USAGE)
@@ -203,6 +229,8 @@ OPTIONS = {
     "momentum": "--momentum",
     "training_set_size": "--training-set-size",
     "sizes": "--sizes",
+    "early_stopping": "--early-stopping",
+    "halve_eta_after": "--halve-eta-after",
 }
 
 
@@ -228,6 +256,7 @@ class EpochPrinter(Callback):
         )
         self.task = None
         self.epochs = 0
+        self.first_epoch: int | None = None
         self.downloads: dict[str, int] = {}
 
     def download_progress(self, name: str, done: int, total: int | None) -> None:
@@ -253,8 +282,10 @@ class EpochPrinter(Callback):
         if self.quiet:
             return
         train = record["training"]
+        if self.first_epoch is None:
+            self.first_epoch = record["epoch"]
         parts = [
-            f"epoch {record['epoch']:>3}/{self.epochs}",
+            f"epoch {record['epoch']:>3}/{self.first_epoch - 1 + self.epochs}",
             f"cost {train['total_cost']:.4f} = C₀ {train['data_cost']:.4f}"
             f" + penalty {train['penalty']:.4f}",
             f"train {train['accuracy']:.2%}",
@@ -285,6 +316,14 @@ def print_summary(summary: dict, folder: Path) -> None:
         "penalty uses n = the training-set size for every data set; "
         f"weights exactly zero: {summary['fraction_zero_weights']:.2%}"
     )
+    if "best" in summary:
+        best = summary["best"]
+        console.print(
+            f"best validation accuracy {best['validation_accuracy']:.2%} at epoch {best['epoch']}"
+            + (f"; stopped: {summary['stopped']}" if "stopped" in summary else "")
+        )
+    if "resume_warning" in summary:
+        console.print(f"[yellow]Warning:[/] {escape(summary['resume_warning'])}")
     console.print(f"run folder: {folder}")
 
 

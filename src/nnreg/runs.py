@@ -8,6 +8,8 @@ A run folder holds
   that stops early keeps its metrics so far;
 * ``initial_parameters.npz``: the parameters before the first step;
 * ``parameters.npz``: the parameters after the last epoch that did not diverge;
+* ``checkpoint.npz`` (and ``checkpoint.previous.npz``): everything needed to resume,
+  written after every epoch;
 * ``summary.json``: the final result, written when the run ends.
 """
 
@@ -17,7 +19,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from nnreg.checkpoints import atomic_write_bytes, load_parameters, save_parameters
+from nnreg.checkpoints import (
+    atomic_write_bytes,
+    load_parameters,
+    save_checkpoint,
+    save_parameters,
+)
 from nnreg.network import Network
 from nnreg.training import Callback
 
@@ -52,23 +59,46 @@ def create_run_folder(path: Path, config: dict[str, Any]) -> Path:
 
 class RunFolderWriter(Callback):
     """Create a run folder when training starts (after every argument was checked) with
-    ``network``'s initial parameters, then append each epoch's metrics and keep the last
-    good parameters in it."""
+    ``network``'s initial parameters, then after every epoch append its metrics, keep the
+    last good parameters and write a checkpoint of ``state`` (see
+    :func:`~nnreg.checkpoints.save_checkpoint`; ``extra_state()`` adds plain data such as
+    the learning rate). With ``resumed_records`` it continues an existing folder instead:
+    the metrics file is rewritten to hold exactly those epochs."""
 
-    def __init__(self, folder: Path, config: dict[str, Any], network: Network) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        config: dict[str, Any],
+        network: Network,
+        state=None,
+        extra_state=dict,
+        resumed_records: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.folder = Path(folder)
         self.config = config
         self.network = network
+        self.state = state
+        self.extra_state = extra_state
+        self.resumed = resumed_records is not None
+        self.records = list(resumed_records or [])
 
     def on_train_begin(self, epochs: int, steps_per_epoch: int) -> None:
+        if self.resumed:
+            lines = "".join(json.dumps(record) + "\n" for record in self.records)
+            atomic_write_bytes(self.folder / METRICS, lambda handle: handle.write(lines.encode()))
+            return
         create_run_folder(self.folder, self.config)
         save_parameters(self.folder / INITIAL_PARAMETERS, self.network.weights, self.network.biases)
 
     def on_epoch_end(self, record: dict[str, Any], network: Network) -> None:
         with open(self.folder / METRICS, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
-        if not record.get("diverged"):
-            save_parameters(self.folder / PARAMETERS, network.weights, network.biases)
+        if record.get("diverged"):
+            return
+        self.records.append(record)
+        save_parameters(self.folder / PARAMETERS, network.weights, network.biases)
+        if self.state is not None:
+            save_checkpoint(self.folder, network, self.state, self.records, self.extra_state())
 
 
 def read_run(folder: Path) -> dict[str, Any]:

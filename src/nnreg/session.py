@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from nnreg.checkpoints import load_checkpoint
 from nnreg.datasets import Dataset, load_digits
 from nnreg.datasets.download import Progress
 from nnreg.datasets.fashion_mnist import load_fashion_mnist
@@ -24,8 +25,9 @@ from nnreg.datasets.mnist import load_mnist
 from nnreg.network import Network
 from nnreg.optimizers import make_optimizer
 from nnreg.regularizers import make_regularizer
-from nnreg.runs import SUMMARY, RunFolderWriter, write_json
-from nnreg.training import Callback, History, train
+from nnreg.runs import SUMMARY, RunFolderWriter, read_run, write_json
+from nnreg.schedules import PlateauWatcher
+from nnreg.training import Callback, History, TrainingState, train
 from nnreg.validation import check_int
 
 DATASETS = {
@@ -77,6 +79,8 @@ class TrainSettings:
     seed: int = 0
     dtype: str = "float64"
     training_set_size: int | None = None
+    early_stopping: int | None = None
+    halve_eta_after: int | None = None
 
 
 @dataclass
@@ -103,6 +107,29 @@ def run_training(
     download_progress: Progress | None = None,
 ) -> RunResult:
     """Train as ``nnreg train`` does and write the run folder; returns folder, history, summary."""
+    folder = Path(out) if out is not None else default_run_folder(settings)
+    return _train(settings, folder, callbacks, download_progress, resume=False)
+
+
+def resume_training(
+    folder: Path,
+    callbacks: Iterable[Callback] = (),
+    download_progress: Progress | None = None,
+) -> RunResult:
+    """Continue the run in ``folder`` from its last good checkpoint, with its own settings;
+    the result is bit for bit that of an uninterrupted run."""
+    folder = Path(folder)
+    config = read_run(folder)["config"]
+    try:
+        settings = TrainSettings(**config["settings"])
+    except (KeyError, TypeError) as error:
+        raise ValueError(
+            f"{folder}/config.json does not hold nnreg train settings ({error})"
+        ) from None
+    return _train(settings, folder, callbacks, download_progress, resume=True)
+
+
+def _train(settings, folder: Path, callbacks, download_progress, resume: bool) -> RunResult:
     # Settings that need no data are checked first, so a typo never waits for a download.
     optimizer = make_optimizer(settings.eta, settings.momentum)
     options: dict[str, Any] = {"regularize_biases": settings.regularize_biases}
@@ -115,15 +142,40 @@ def run_training(
         )
     regularizer = make_regularizer(settings.reg, settings.lmbda, **options)
     check_int("epochs", settings.epochs, minimum=1, hint=": the number of passes over the data")
+    for name in ("early_stopping", "halve_eta_after"):
+        value = getattr(settings, name)
+        if value is not None:
+            check_int(name, value, minimum=1, hint=": a number of epochs without improvement")
     datasets = load_data(settings.data, settings.data_dir, settings.mirrors, download_progress)
+    watching = settings.early_stopping or settings.halve_eta_after
+    if watching and "validation" not in datasets:
+        raise ValueError(
+            "early_stopping (--early-stopping) and halve_eta_after (--halve-eta-after) watch "
+            "the validation accuracy, but this data set has no validation split"
+        )
     training = datasets["training"]
     sizes = settings.sizes or [training.inputs.shape[1], 30, training.targets.shape[1]]
     rng = np.random.default_rng(settings.seed)
     network = Network(
         sizes, settings.activation, settings.cost, settings.initializer, rng, settings.dtype
     )
+    state = TrainingState(
+        optimizer.init_state(network.weights + network.biases),
+        regularizer.init_state(network.weights, network.biases),
+        rng,
+    )
+    watcher = (
+        PlateauWatcher(optimizer, settings.early_stopping, settings.halve_eta_after, folder)
+        if watching
+        else None
+    )
+    records, warning = None, None
+    if resume:
+        records, extra, warning = load_checkpoint(folder, network, state)
+        optimizer.learning_rate = extra.get("learning_rate", optimizer.learning_rate)
+        if watcher is not None:
+            watcher.restore(records, extra, network)
     n = settings.training_set_size or len(training)
-    folder = Path(out) if out is not None else default_run_folder(settings)
     config = {
         "settings": {**dataclasses.asdict(settings), "sizes": list(sizes)},
         "training_set_size": n,
@@ -131,19 +183,44 @@ def run_training(
         "optimizer": optimizer.config(),
         "examples": {name: len(data) for name, data in datasets.items()},
     }
-    history = train(
-        network,
-        training,
-        epochs=settings.epochs,
-        batch_size=settings.batch_size,
-        optimizer=optimizer,
-        regularizer=regularizer,
-        evaluation_data={k: v for k, v in datasets.items() if k != "training"},
-        rng=rng,
-        training_set_size=settings.training_set_size,
-        callbacks=[RunFolderWriter(folder, config, network), *callbacks],
-    )
+    history = History(list(records or []))
+    remaining = settings.epochs - state.epoch
+    stopped = records[-1].get("stopped") if records else None
+    if remaining > 0 and not stopped:
+        writer = RunFolderWriter(
+            folder,
+            config,
+            network,
+            state,
+            extra_state=lambda: {
+                "learning_rate": optimizer.learning_rate,
+                **(watcher.state() if watcher else {}),
+            },
+            resumed_records=records,
+        )
+        history = train(
+            network,
+            training,
+            epochs=remaining,
+            batch_size=settings.batch_size,
+            optimizer=optimizer,
+            regularizer=regularizer,
+            evaluation_data={k: v for k, v in datasets.items() if k != "training"},
+            training_set_size=settings.training_set_size,
+            callbacks=[*([watcher] if watcher else []), writer, *callbacks],
+            state=state,
+            history=history,
+        )
     summary = summarize(history)
+    if watcher is not None:
+        summary["best"] = {
+            "epoch": watcher.best_epoch,
+            "validation_accuracy": watcher.best_accuracy,
+        }
+        if watcher.reason or stopped:
+            summary["stopped"] = watcher.reason or stopped
+    if warning:
+        summary["resume_warning"] = warning
     write_json(folder / SUMMARY, summary)
     return RunResult(folder, history, summary)
 

@@ -67,7 +67,10 @@ class History:
 
 class Callback:
     """Hooks the loop calls; override what you need. Library code never prints: the CLI's
-    progress bar and per-epoch lines are callbacks."""
+    progress bar and per-epoch lines are callbacks. A callback that sets
+    ``stop_training = True`` in ``on_epoch_end`` ends training after that epoch."""
+
+    stop_training = False
 
     def on_train_begin(self, epochs: int, steps_per_epoch: int) -> None: ...
 
@@ -75,6 +78,9 @@ class Callback:
         """``steps`` more mini-batches done (called a few dozen times per epoch)."""
 
     def on_epoch_end(self, record: dict[str, Any], network: Network) -> None: ...
+
+    def on_train_end(self, history: History, network: Network) -> None:
+        """After the last epoch, also when a callback stopped training early."""
 
 
 @dataclass
@@ -251,6 +257,7 @@ def train(
     monitors: Iterable[Monitor] | None = None,
     callbacks: Iterable[Callback] = (),
     state: TrainingState | None = None,
+    history: History | None = None,
 ) -> History:
     """Train ``network`` in place by mini-batch SGD; return the per-epoch :class:`History`.
 
@@ -276,6 +283,8 @@ def train(
         Measurements merged into each epoch's record; hooks for progress and saving.
     state : TrainingState, optional
         Optimizer/regularizer state and generator to continue from (e.g. a checkpoint).
+    history : History, optional
+        Records of the epochs already trained, continued by this call.
 
     Raises
     ------
@@ -328,7 +337,7 @@ def train(
     for callback in callbacks:
         callback.on_train_begin(epochs, steps_per_epoch)
 
-    history = History()
+    history = history if history is not None else History()
     # Overflow is detected and reported as divergence below, not as NumPy warnings.
     with np.errstate(over="ignore", invalid="ignore"):
         for _ in range(epochs):
@@ -361,6 +370,8 @@ def train(
             for callback in callbacks:
                 callback.on_epoch_end(record, network)
             if problem:
+                for callback in callbacks:
+                    callback.on_train_end(history, network)
                 raise TrainingDiverged(
                     f"training diverged in epoch {state.epoch}: {problem}. Try a smaller learning "
                     f"rate η (now {optimizer.learning_rate:g}) or a larger mini-batch; the metrics "
@@ -368,4 +379,8 @@ def train(
                     state.epoch,
                     history,
                 )
+            if any(getattr(callback, "stop_training", False) for callback in callbacks):
+                break
+    for callback in callbacks:
+        callback.on_train_end(history, network)
     return history
