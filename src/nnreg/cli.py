@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -25,9 +26,10 @@ from nnreg.doctor import DoctorError, diagnose, render
 from nnreg.experiments import EXPERIMENTS, run_experiment
 from nnreg.initializers import INITIALIZERS
 from nnreg.network import DTYPES
-from nnreg.plots import write_figures
+from nnreg.plots import write_figures, write_sweep_figures
 from nnreg.regularizers import FORMULAS, REGULARIZERS
 from nnreg.session import TrainSettings, resume_training, run_training
+from nnreg.sweep import cell_done, make_grid, read_grid_file, run_sweep
 from nnreg.training import Callback, TrainingDiverged
 
 EXIT_USAGE = 2
@@ -94,7 +96,10 @@ def main() -> None:
     "--sizes",
     type=NumberList(int, "whole number"),
     default=None,
-    help="Units per layer, input first, e.g. 64,30,10 (default: inputs,30,classes).",
+    help="Units per layer, input first, e.g. 64,30,10 (default: inputs,HIDDEN,classes).",
+)
+@click.option(
+    "--hidden", type=int, default=30, show_default=True, help="Hidden units, when no --sizes."
 )
 @click.option(
     "--activation",
@@ -229,6 +234,7 @@ OPTIONS = {
     "momentum": "--momentum",
     "training_set_size": "--training-set-size",
     "sizes": "--sizes",
+    "hidden": "--hidden",
     "early_stopping": "--early-stopping",
     "halve_eta_after": "--halve-eta-after",
 }
@@ -460,6 +466,196 @@ def doctor(target: str, gradients: str | None, regularizer: str | None, as_json:
     else:
         click.echo(render(diagnosis))
     sys.exit(diagnosis.exit_code)
+
+
+class NameList(click.ParamType):
+    """A comma-separated list of names, e.g. ``l2,l1-proximal``."""
+
+    name = "list"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (list, tuple)):
+            return value
+        return [part.strip() for part in str(value).split(",") if part.strip()]
+
+
+@main.command()
+@click.option(
+    "--grid",
+    "grid_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="TOML file with [grid] (reg, lmbda, eta, hidden lists) and [train] settings.",
+)
+@click.option("--reg", type=NameList(), default=None, help="Regularizers, e.g. l2,l1-proximal.")
+@click.option(
+    "--lmbda",
+    "--lambda",
+    "lmbda",
+    type=NumberList(float, "number"),
+    default=None,
+    help="λ values, e.g. 0,0.1,1,5,10.",
+)
+@click.option("--eta", type=NumberList(float, "number"), default=None, help="η values.")
+@click.option(
+    "--hidden",
+    type=NumberList(int, "whole number"),
+    default=None,
+    help="Hidden-layer sizes, e.g. 30,100.",
+)
+@click.option("--data", default=None, help="digits (default), mnist, fashion-mnist or a folder.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Data folder.")
+@click.option("--epochs", type=int, default=None, help="Epochs per cell (default 30).")
+@click.option("--batch-size", type=int, default=None, help="m (default 10).")
+@click.option("--early-stopping", type=int, default=None, help="Early stopping per cell.")
+@click.option("--seed", type=int, default=None, help="Seed of every cell (default 0).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Sweep folder (default: sweeps/<date>-<time>).",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["joblib", "dask"]),
+    default="joblib",
+    show_default=True,
+    help="joblib: processes here; dask: a Dask cluster.",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=int,
+    default=2,
+    show_default=True,
+    help="Parallel cells (joblib processes, or local Dask workers).",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: a local cluster).",
+)
+@click.option(
+    "--blas-threads",
+    type=int,
+    default=1,
+    show_default=True,
+    help="BLAS threads per cell, so parallel cells do not oversubscribe the cores.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def sweep(
+    grid_file,
+    reg,
+    lmbda,
+    eta,
+    hidden,
+    out,
+    backend,
+    jobs,
+    scheduler,
+    blas_threads,
+    quiet,
+    **train_options,
+) -> None:
+    """Train a grid of regularizer × λ × η × hidden units, one run folder per cell.
+
+    Cells already finished are skipped when the same sweep runs again; failed or
+    interrupted ones are trained again. Writes results.csv and accuracy, sparsity and norm
+    figures against λ, and prints the best cell by validation accuracy with its test
+    accuracy.
+    """
+    try:
+        axes, train_settings = read_grid_file(grid_file) if grid_file else ({}, {})
+        given = {k: v for k, v in train_options.items() if v is not None}
+        base = TrainSettings(**{**train_settings, **given})
+        chosen = {"reg": reg, "lmbda": lmbda, "eta": eta, "hidden": hidden}
+        axes.update({k: v for k, v in chosen.items() if v is not None})
+        grid = make_grid(**{"reg": ["l2"], "lmbda": [0.0, 0.1, 1.0, 5.0], **axes}, base=base)
+        out = out or Path("sweeps") / time.strftime("%Y%m%d-%H%M%S")
+        cells = grid.cells()
+        with Progress(
+            TextColumn("[bold]cells"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            disable=quiet,
+        ) as progress:
+            task = progress.add_task("cells", total=len(cells))
+            done = [c for c in cells if cell_done(out / "cells" / c.name)]
+            progress.advance(task, len(done))
+            result = run_sweep(
+                grid,
+                out,
+                backend,
+                jobs,
+                scheduler,
+                blas_threads,
+                on_cell_done=lambda name: progress.advance(task),
+            )
+        figures = write_sweep_figures(result.rows, out)
+    except (ValueError, OSError, DownloadError) as error:
+        errors.print(f"[bold red]Error:[/] {escape(str(error))}", soft_wrap=True)
+        sys.exit(EXIT_USAGE)
+    print_sweep(result, figures)
+
+
+def print_sweep(result, figures) -> None:
+    table = Table(title=f"nnreg sweep: {len(result.rows)} cells", title_justify="left")
+    for column in (
+        "regularizer",
+        "λ",
+        "η",
+        "hidden",
+        "validation",
+        "C₀",
+        "penalty",
+        "layer 1 zeros",
+        "seconds",
+    ):
+        table.add_column(column, justify="left" if column == "regularizer" else "right")
+    for row in result.rows:
+        if row["diverged"] or "validation_accuracy" not in row:
+            table.add_row(
+                row["reg"],
+                f"{row['lmbda']:g}",
+                f"{row['eta']:g}",
+                str(row["hidden"]),
+                "diverged",
+                "",
+                "",
+                "",
+                "",
+            )
+            continue
+        table.add_row(
+            row["reg"],
+            f"{row['lmbda']:g}",
+            f"{row['eta']:g}",
+            str(row["hidden"]),
+            f"{row['validation_accuracy']:.2%}",
+            f"{row['validation_data_cost']:.4f}",
+            f"{row['penalty']:.4f}",
+            f"{row['layer1_fraction_zero']:.1%}",
+            f"{row['seconds']:.2f}",
+        )
+    console.print(table)
+    console.print(f"trained {len(result.trained)} cells, {len(result.skipped)} were already done")
+    best = result.best
+    if best is not None:
+        test = (
+            ""
+            if best["test_accuracy"] is None
+            else f"; its test accuracy {best['test_accuracy']:.2%}"
+        )
+        console.print(
+            f"best cell: {best['reg']} λ={best['lmbda']:g} η={best['eta']:g} "
+            f"hidden={best['hidden']} — validation {best['validation_accuracy']:.2%}{test}"
+        )
+    console.print(
+        f"results: {result.folder / 'results.csv'}; figures: "
+        + ", ".join(str(p) for p in figures.values())
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,6 +11,9 @@
 * ``sparsity.png`` — fraction of weights exactly zero and below the small threshold;
 * ``gradient-share.png`` — ‖∂penalty/∂W‖ / ‖∂C₀/∂W‖ per layer (who moves the weights).
 
+:func:`write_sweep_figures` draws a λ sweep's results: accuracy, sparsity and norms
+against λ, one line per regularizer.
+
 Every line carries a ``gid`` naming the metric it draws and its scale
 (``"run 0: test/accuracy*100"``), every histogram the parameters it counts
 (``"run 1: final_weights/0"``), so the figures can be checked against the run folder.
@@ -334,4 +337,83 @@ def write_figures(
         path = out / f"{stem}.png"
         draw(runs).savefig(path, dpi=dpi)
         written[stem] = path
+    return written
+
+
+# -- sweeps --------------------------------------------------------------------------------------
+def _sweep_lines(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Finished rows grouped into one line per (regularizer, η, hidden), sorted by λ."""
+    lines: dict[str, list[dict[str, Any]]] = {}
+    etas = {row["eta"] for row in rows}
+    hiddens = {row["hidden"] for row in rows}
+    for row in rows:
+        if row["diverged"] or "validation_accuracy" not in row:
+            continue
+        label = row["reg"]
+        if len(etas) > 1:
+            label += f", η={row['eta']:g}"
+        if len(hiddens) > 1:
+            label += f", {row['hidden']} hidden"
+        lines.setdefault(label, []).append(row)
+    return {label: sorted(group, key=lambda r: r["lmbda"]) for label, group in lines.items()}
+
+
+def _lambda_axis(axes, rows) -> None:
+    """Log λ axis that still shows λ = 0 (linear below the smallest positive λ)."""
+    positive = [row["lmbda"] for row in rows if row["lmbda"] > 0]
+    if positive:
+        axes.set_xscale("symlog", linthresh=min(positive))
+    axes.set_xlabel("λ (symlog: linear below the smallest λ > 0)")
+
+
+def sweep_figures(rows: list[dict[str, Any]]) -> dict[str, Figure]:
+    """Accuracy, first-layer sparsity and per-layer norms against λ, one line per regularizer."""
+    lines = _sweep_lines(rows)
+    layers = sorted(
+        {int(key[5:].split("_")[0]) for row in rows for key in row if key.startswith("layer")}
+    )
+    figures = {}
+    figure = _new_figure(1, width=7.0)
+    axes = figure.axes[0]
+    for index, (label, group) in enumerate(lines.items()):
+        axes.plot(
+            [r["lmbda"] for r in group],
+            [100 * r["validation_accuracy"] for r in group],
+            marker="o",
+            color=_colour(index),
+            label=label,
+        )
+    _lambda_axis(axes, rows)
+    axes.set(title="Validation accuracy against λ", ylabel="validation accuracy (%)")
+    axes.legend(fontsize="small")
+    figures["accuracy-vs-lambda"] = figure
+    for stem, key, title, ylabel, scale in (
+        ("sparsity-vs-lambda", "fraction_zero", "Weights exactly zero", "weights (%)", 100),
+        ("norms-vs-lambda", "l2_norm", "Weight norm ‖W‖₂", "‖W‖₂", 1),
+    ):
+        figure = _new_figure(max(1, len(layers)))
+        for axes, layer in zip(figure.axes, layers):
+            for index, (label, group) in enumerate(lines.items()):
+                axes.plot(
+                    [r["lmbda"] for r in group],
+                    [scale * r[f"layer{layer}_{key}"] for r in group],
+                    marker="o",
+                    color=_colour(index),
+                    label=label,
+                )
+            _lambda_axis(axes, rows)
+            axes.set(title=f"layer {layer}: {title.lower()}", ylabel=ylabel)
+            axes.legend(fontsize="small")
+        figure.suptitle(f"{title} against λ")
+        figures[stem] = figure
+    return figures
+
+
+def write_sweep_figures(
+    rows: list[dict[str, Any]], out: str | Path, dpi: int = 110
+) -> dict[str, Path]:
+    written = {}
+    for stem, figure in sweep_figures(rows).items():
+        written[stem] = Path(out) / f"{stem}.png"
+        figure.savefig(written[stem], dpi=dpi)
     return written

@@ -65,6 +65,7 @@ class TrainSettings:
     data_dir: str | None = None
     mirrors: Sequence[str] | None = None
     sizes: Sequence[int] | None = None
+    hidden: int = 30
     activation: str = "sigmoid"
     cost: str = "cross-entropy"
     initializer: str = "default"
@@ -154,7 +155,11 @@ def _train(settings, folder: Path, callbacks, download_progress, resume: bool) -
             "the validation accuracy, but this data set has no validation split"
         )
     training = datasets["training"]
-    sizes = settings.sizes or [training.inputs.shape[1], 30, training.targets.shape[1]]
+    sizes = settings.sizes or [
+        training.inputs.shape[1],
+        check_int("hidden", settings.hidden, minimum=1, hint=": units of the hidden layer"),
+        training.targets.shape[1],
+    ]
     rng = np.random.default_rng(settings.seed)
     network = Network(
         sizes, settings.activation, settings.cost, settings.initializer, rng, settings.dtype
