@@ -1,0 +1,221 @@
+"""λ sweeps: same results on every backend, finished cells skipped, interrupted sweeps
+finish only what is missing, clear errors for bad grids and unreachable schedulers."""
+
+import csv
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from nnreg.cli import main
+from nnreg.session import TrainSettings
+from nnreg.sweep import make_grid, read_grid_file, run_sweep
+
+SMALL = dict(reg=["l2", "l1-proximal"], lmbda=[0.0, 0.5, 5.0])
+
+
+def small_grid(epochs=2):
+    return make_grid(**SMALL, base=TrainSettings(epochs=epochs))
+
+
+def comparable(rows):
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+
+
+@pytest.fixture(scope="module")
+def joblib_sweep(tmp_path_factory):
+    return run_sweep(small_grid(), tmp_path_factory.mktemp("joblib"), "joblib", jobs=2)
+
+
+def test_sweep_trains_every_cell_and_picks_the_best_by_validation_accuracy(joblib_sweep):
+    rows = joblib_sweep.rows
+    assert len(rows) == 6 and len(joblib_sweep.trained) == 6
+    best = max(rows, key=lambda row: row["validation_accuracy"])
+    assert joblib_sweep.best == best
+    with open(joblib_sweep.folder / "results.csv") as handle:
+        table = list(csv.DictReader(handle))
+    assert [float(r["validation_accuracy"]) for r in table] == [
+        r["validation_accuracy"] for r in rows
+    ]
+    assert "test_accuracy" not in table[0]  # reported for the chosen cell only
+    # proximal L1 at the largest λ zeroes weights; L2 never does
+    by_cell = {(r["reg"], r["lmbda"]): r for r in rows}
+    assert by_cell[("l1-proximal", 5.0)]["layer1_fraction_zero"] > 0.1
+    assert by_cell[("l2", 5.0)]["layer1_fraction_zero"] == 0.0
+
+
+def test_rerunning_a_finished_sweep_trains_nothing(joblib_sweep):
+    stamps = {p: p.stat().st_mtime_ns for p in joblib_sweep.folder.rglob("parameters.npz")}
+    again = run_sweep(small_grid(), joblib_sweep.folder, "joblib", jobs=2)
+    assert again.trained == [] and len(again.skipped) == 6
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert comparable(again.rows) == comparable(joblib_sweep.rows)
+
+
+def test_dask_local_cluster_gives_the_same_results_as_joblib(joblib_sweep, tmp_path):
+    pytest.importorskip("dask.distributed", reason="the dask extra is not installed")
+    result = run_sweep(small_grid(), tmp_path, "dask", jobs=2)
+    assert comparable(result.rows) == comparable(joblib_sweep.rows)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_sweep_on_a_dask_scheduler_and_worker_started_as_separate_processes(tmp_path):
+    pytest.importorskip("dask.distributed", reason="the dask extra is not installed")
+    dask = Path(sys.executable).with_name("dask")
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler = subprocess.Popen(
+        [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    worker = subprocess.Popen(
+        [dask, "worker", address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        result = CliRunner().invoke(
+            main,
+            [
+                "sweep",
+                "--backend",
+                "dask",
+                "--scheduler",
+                address,
+                "--reg",
+                "l2,l1",
+                "--lmbda",
+                "0,1",
+                "--epochs",
+                "1",
+                "--out",
+                str(tmp_path / "sweep"),
+                "--quiet",
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        assert "trained 4 cells" in result.output
+        assert len(list((tmp_path / "sweep" / "cells").glob("*/summary.json"))) == 4
+    finally:
+        for process in (worker, scheduler):
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def test_a_sweep_killed_midway_trains_only_the_unfinished_cells_when_rerun(tmp_path):
+    out = tmp_path / "sweep"
+    arguments = [
+        "--reg",
+        "l2,l1-proximal",
+        "--lmbda",
+        "0,0.5,5",
+        "--epochs",
+        "12",
+        "-j",
+        "1",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nnreg", "sweep", *arguments],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while len(list(out.glob("cells/*/summary.json"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    finished = {p.parent.name for p in out.glob("cells/*/summary.json")}
+    assert 2 <= len(finished) < 6, "the sweep must be killed midway"
+    result = CliRunner().invoke(main, ["sweep", *arguments])
+    assert result.exit_code == 0, result.output
+    assert f"trained {6 - len(finished)} cells, {len(finished)} were already done" in result.output
+    assert len(list(out.glob("cells/*/summary.json"))) == 6
+
+
+def test_a_diverging_cell_is_recorded_and_the_sweep_goes_on(tmp_path):
+    grid = make_grid(["l2"], [1.0], eta=[0.5, 1e300], base=TrainSettings(epochs=2))
+    result = run_sweep(grid, tmp_path, "joblib", jobs=1)
+    assert [row["diverged"] for row in result.rows] == [False, True]
+    assert result.best["eta"] == 0.5
+
+
+def test_grid_from_a_toml_file(tmp_path):
+    grid_file = tmp_path / "grid.toml"
+    grid_file.write_text('[grid]\nreg = ["l2", "l1"]\nlmbda = [0, 1]\n[train]\nepochs = 1\n')
+    result = CliRunner().invoke(
+        main,
+        ["sweep", "--grid", str(grid_file), "--out", str(tmp_path / "s"), "--quiet", "-j", "1"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "trained 4 cells" in result.output
+    axes, train = read_grid_file(grid_file)
+    assert axes == {"reg": ["l2", "l1"], "lmbda": [0, 1]} and train == {"epochs": 1}
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--lmbda", ","], "give at least one number"),
+        (["--lmbda", "0,-1"], "λ must be >= 0, got -1"),
+        (["--reg", "l3"], "unknown regularizer 'l3'"),
+        (["--eta", "0"], "η must be > 0"),
+        (["--grid", "missing.toml"], "cannot read the grid file"),
+        (["--grid", "{bad}"], "is not valid TOML"),
+        (["--grid", "{unknown}"], "unknown keys"),
+        (["--scheduler", "tcp://127.0.0.1:9"], "--scheduler only applies to --backend dask"),
+    ],
+)
+def test_bad_sweep_input_is_a_clear_error_with_exit_2(arguments, message, tmp_path):
+    (tmp_path / "bad.toml").write_text("[grid\nreg = l2")
+    (tmp_path / "unknown.toml").write_text("[grid]\nlambda = [1]\n")
+    arguments = [
+        a.replace("{bad}", str(tmp_path / "bad.toml")).replace(
+            "{unknown}", str(tmp_path / "unknown.toml")
+        )
+        for a in arguments
+    ]
+    result = CliRunner().invoke(
+        main, ["sweep", *arguments, "--out", str(tmp_path / "s"), "--quiet"]
+    )
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_unreachable_scheduler_fails_fast_with_exit_2(tmp_path):
+    pytest.importorskip("dask.distributed", reason="the dask extra is not installed")
+    started = time.monotonic()
+    result = CliRunner().invoke(
+        main,
+        [
+            "sweep",
+            "--backend",
+            "dask",
+            "--scheduler",
+            f"tcp://127.0.0.1:{free_port()}",
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "s"),
+            "--quiet",
+        ],
+    )
+    assert result.exit_code == 2
+    assert "cannot reach the Dask scheduler" in result.output
+    assert time.monotonic() - started < 30
