@@ -178,18 +178,16 @@ def test_grid_from_a_toml_file(tmp_path):
         (["--grid", "missing.toml"], "cannot read the grid file"),
         (["--grid", "{bad}"], "is not valid TOML"),
         (["--grid", "{unknown}"], "unknown keys"),
+        (["--grid", "{empty}"], "the grid is empty along lmbda"),
         (["--scheduler", "tcp://127.0.0.1:9"], "--scheduler only applies to --backend dask"),
     ],
 )
 def test_bad_sweep_input_is_a_clear_error_with_exit_2(arguments, message, tmp_path):
     (tmp_path / "bad.toml").write_text("[grid\nreg = l2")
     (tmp_path / "unknown.toml").write_text("[grid]\nlambda = [1]\n")
-    arguments = [
-        a.replace("{bad}", str(tmp_path / "bad.toml")).replace(
-            "{unknown}", str(tmp_path / "unknown.toml")
-        )
-        for a in arguments
-    ]
+    (tmp_path / "empty.toml").write_text("[grid]\nlmbda = []\n")
+    files = {"{bad}": "bad.toml", "{unknown}": "unknown.toml", "{empty}": "empty.toml"}
+    arguments = [str(tmp_path / files[a]) if a in files else a for a in arguments]
     result = CliRunner().invoke(
         main, ["sweep", *arguments, "--out", str(tmp_path / "s"), "--quiet"]
     )
@@ -219,3 +217,12 @@ def test_an_unreachable_scheduler_fails_fast_with_exit_2(tmp_path):
     assert result.exit_code == 2
     assert "cannot reach the Dask scheduler" in result.output
     assert time.monotonic() - started < 30
+
+
+def test_dask_backend_without_dask_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)  # import fails as if absent
+    result = CliRunner().invoke(
+        main, ["sweep", "--backend", "dask", "--epochs", "1", "--out", str(tmp_path / "s")]
+    )
+    assert result.exit_code == 2
+    assert "pip install 'nnreg[dask]'" in result.output
