@@ -15,8 +15,8 @@ def zero_data_gradient(monkeypatch):
     """Hold the data gradient at zero, so only the regularizer moves the weights."""
     backprop = nnreg.Network.backprop
 
-    def backprop_with_zero_errors(self, inputs, targets, workspace):
-        backprop(self, inputs, targets, workspace)
+    def backprop_with_zero_errors(self, inputs, targets, workspace, *hooks):
+        backprop(self, inputs, targets, workspace, *hooks)
         for delta in workspace.deltas:
             delta[...] = 0.0  # every gradient (δᵀ·A and δᵀ·1) is zero
 

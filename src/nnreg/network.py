@@ -137,15 +137,25 @@ class Network:
         """Index of the most active output unit for each example."""
         return np.argmax(self.feedforward(inputs), axis=1)
 
-    def backprop(self, inputs: np.ndarray, targets: np.ndarray, workspace: Workspace) -> None:
+    def backprop(
+        self,
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        workspace: Workspace,
+        regularizer=None,
+        regularizer_state: dict | None = None,
+    ) -> None:
         """Forward and backward pass of one mini-batch into ``workspace``, allocating nothing.
 
         Leaves in the workspace the activations Aˡ and the errors δˡ/m, from which
         ∂C₀/∂Wˡ = (δˡ/m)ᵀ·Aˡ⁻¹ and ∂C₀/∂bˡ = (δˡ/m)ᵀ·1 for C₀ the mean cost of the batch.
-        δᴸ comes from the cost; δˡ = (δˡ⁺¹·Wˡ⁺¹) ⊙ σ'(Zˡ).
+        δᴸ comes from the cost; δˡ = (δˡ⁺¹·Wˡ⁺¹) ⊙ σ'(Zˡ). A ``regularizer`` that acts on
+        activations (dropout, activity penalties) changes each hidden layer's activations
+        after σ'(Zˡ) is taken, and its errors after the σ' product (training only).
         """
         ws = workspace
         gemm = ws.blas[0]
+        hooks = regularizer is not None and regularizer.acts_on_activations
         ws.activations[0] = inputs
         last = self.num_layers - 1
         for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
@@ -155,8 +165,11 @@ class Network:
             z += b
             if layer == last:
                 self.cost.output(z, out=a)
-            else:
-                self.activation.fn(z, out=a)
+                continue
+            self.activation.fn(z, out=a)
+            self.activation.derivative(z, a, out=ws.derivatives[layer])
+            if hooks:
+                regularizer.on_hidden_activations(layer, a, regularizer_state)
         delta = ws.deltas[last]
         self.cost.delta(ws.weighted_inputs[last], ws.activations[-1], targets, out=delta)
         # δ is linear in what follows, so scaling the small δ by 1/m scales every gradient
@@ -165,9 +178,16 @@ class Network:
             below = ws.deltas[layer - 1]
             # δˡ⁻¹ = δˡ·Wˡ before σ', in Fortran order (δˡ⁻¹)ᵀ = (Wˡ)ᵀ·(δˡ)ᵀ
             gemm(1.0, self.weights[layer].T, ws.deltas[layer].T, c=below.T, overwrite_c=1)
-            below *= self.activation.derivative(
-                ws.weighted_inputs[layer - 1], ws.activations[layer], out=ws.derivatives[layer - 1]
-            )
+            below *= ws.derivatives[layer - 1]
+            if hooks:
+                regularizer.on_hidden_deltas(
+                    layer - 1,
+                    ws.activations[layer],
+                    ws.derivatives[layer - 1],
+                    below,
+                    inputs.shape[0],
+                    regularizer_state,
+                )
 
     def gradients(
         self,

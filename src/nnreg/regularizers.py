@@ -65,25 +65,45 @@ class Regularizer:
 
     name = "none"
 
-    def __init__(self, lmbda: Lambdas = 0.0, *, regularize_biases: bool = False) -> None:
+    acts_on_activations = False
+    """True for regularizers with activation hooks (dropout, activity penalties)."""
+
+    def __init__(
+        self,
+        lmbda: Lambdas = 0.0,
+        *,
+        regularize_biases: bool = False,
+        layers: Sequence[int] | None = None,
+    ) -> None:
         self.lmbda = check_lambdas("lmbda", lmbda)
         self.regularize_biases = bool(regularize_biases)
+        self.layers = None if layers is None else tuple(int(layer) for layer in layers)
 
     # -- configuration ---------------------------------------------------------------
     def config(self) -> dict[str, Any]:
         """Hyperparameters as plain data (for run folders and printing)."""
-        return {
+        config = {
             "name": self.name,
             "lmbda": self.lmbda,
             "regularize_biases": self.regularize_biases,
         }
+        if self.layers is not None:
+            config["layers"] = list(self.layers)
+        return config
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "name")
         return f"{type(self).__name__}({args})"
 
     def check_layers(self, num_layers: int) -> None:
-        """Raise ``ValueError`` when a per-layer λ list does not match the network."""
+        """Raise ``ValueError`` when a per-layer λ list or the ``layers`` mask does not
+        match the network."""
+        for layer in self.layers or ():
+            if not 1 <= layer <= num_layers:
+                raise ValueError(
+                    f"layers names weight layer {layer}, but the network has {num_layers} "
+                    f"weight layers: number them 1 to {num_layers}, input side first"
+                )
         for key, value in self.config().items():
             if key.endswith("lmbda") and isinstance(value, tuple) and len(value) != num_layers:
                 raise ValueError(
@@ -99,7 +119,26 @@ class Regularizer:
         targets = [(f"weights/{layer}", layer, w) for layer, w in enumerate(weights)]
         if self.regularize_biases:
             targets += [(f"biases/{layer}", layer, b) for layer, b in enumerate(biases)]
-        return targets
+        return [target for target in targets if self._selected(target[1])]
+
+    # -- activation hooks (dropout, activity penalties); no-ops by default -------------
+    def on_hidden_activations(self, layer: int, activations: np.ndarray, state: dict) -> None:
+        """During training only: change hidden layer ``layer``'s activations in place."""
+
+    def on_hidden_deltas(
+        self,
+        layer: int,
+        activations: np.ndarray,
+        derivative: np.ndarray,
+        delta: np.ndarray,
+        batch_size: int,
+        state: dict,
+    ) -> None:
+        """Change hidden layer ``layer``'s error δ = ∂C/∂z (already divided by m) in place."""
+
+    def activation_penalty(self, hidden_activations: Arrays) -> float:
+        """Penalty on activations, as a mean over the examples (0 unless overridden)."""
+        return 0.0
 
     # -- measurements ----------------------------------------------------------------
     def penalty(self, weights: Arrays, biases: Arrays, training_set_size: int) -> float:
@@ -133,9 +172,15 @@ class Regularizer:
     def coupled_decay(self, num_layers: int, training_set_size: int) -> list[float]:
         """c for each parameter, weights then biases: the coupled gradient term c·w."""
         n = training_set_size
-        weight_decays = [self._decay(layer, n) for layer in range(num_layers)]
+        weight_decays = [
+            self._decay(layer, n) if self._selected(layer) else 0.0 for layer in range(num_layers)
+        ]
         bias_decays = weight_decays if self.regularize_biases else [0.0] * num_layers
         return weight_decays + bias_decays
+
+    def _selected(self, layer: int) -> bool:
+        """Whether weight layer ``layer`` (0-based) is in the ``layers`` mask."""
+        return self.layers is None or layer + 1 in self.layers
 
     def gradient_terms(
         self, weights: Arrays, biases: Arrays, training_set_size: int
@@ -145,10 +190,9 @@ class Regularizer:
         terms: list[np.ndarray | None] = [None] * (2 * len(weights))
         if type(self)._gradient_term is Regularizer._gradient_term:
             return terms
-        for index, (_, layer, p) in enumerate(self._targets(weights, biases)):
-            terms[index if index < len(weights) else len(weights) + layer] = self._gradient_term(
-                p, layer, training_set_size
-            )
+        for key, layer, p in self._targets(weights, biases):
+            index = layer if key.startswith("weights") else len(weights) + layer
+            terms[index] = self._gradient_term(p, layer, training_set_size)
         return terms
 
     def add_gradient(
@@ -285,9 +329,14 @@ class L1(Regularizer):
     name = "l1"
 
     def __init__(
-        self, lmbda: Lambdas = 0.0, method: str = "subgradient", *, regularize_biases: bool = False
+        self,
+        lmbda: Lambdas = 0.0,
+        method: str = "subgradient",
+        *,
+        regularize_biases: bool = False,
+        layers: Sequence[int] | None = None,
     ) -> None:
-        super().__init__(lmbda, regularize_biases=regularize_biases)
+        super().__init__(lmbda, regularize_biases=regularize_biases, layers=layers)
         self.method = check_choice("L1 method", method, L1_METHODS)
 
     def config(self) -> dict[str, Any]:
@@ -349,19 +398,27 @@ class ElasticNet(Regularizer):
     name = "elastic-net"
 
     def __init__(
-        self, l1_lmbda: Lambdas = 0.0, l2_lmbda: Lambdas = 0.0, *, regularize_biases: bool = False
+        self,
+        l1_lmbda: Lambdas = 0.0,
+        l2_lmbda: Lambdas = 0.0,
+        *,
+        regularize_biases: bool = False,
+        layers: Sequence[int] | None = None,
     ) -> None:
-        super().__init__(0.0, regularize_biases=regularize_biases)
+        super().__init__(0.0, regularize_biases=regularize_biases, layers=layers)
         self.l1_lmbda = check_lambdas("l1_lmbda", l1_lmbda)
         self.l2_lmbda = check_lambdas("l2_lmbda", l2_lmbda)
 
     def config(self) -> dict[str, Any]:
-        return {
+        config = {
             "name": self.name,
             "l1_lmbda": self.l1_lmbda,
             "l2_lmbda": self.l2_lmbda,
             "regularize_biases": self.regularize_biases,
         }
+        if self.layers is not None:
+            config["layers"] = list(self.layers)
+        return config
 
     def _penalty(self, p, layer, n):
         l1 = self._per_layer(self.l1_lmbda, layer) / n * float(np.abs(p).sum())

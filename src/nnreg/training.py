@@ -146,7 +146,7 @@ def training_step(
     workspace = state.scratch.get(len(inputs))
     if workspace is None:
         workspace = state.scratch[len(inputs)] = Workspace(network, len(inputs))
-    network.backprop(inputs, targets, workspace)
+    network.backprop(inputs, targets, workspace, regularizer, state.regularizer_state)
     decays = regularizer.coupled_decay(len(weights), n)
     terms = regularizer.gradient_terms(weights, biases, n)
     regularizer.before_step(weights, biases, eta, n, state.regularizer_state)
