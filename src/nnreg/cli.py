@@ -179,6 +179,29 @@ def main() -> None:
     help="Run folder to write (default: runs/<date>-<time>-<reg>).",
 )
 @click.option(
+    "--reg-layers",
+    type=NumberList(int, "whole number"),
+    default=None,
+    help="Weight layers the --reg regularizer applies to, e.g. 1 or 1,2 (default: all).",
+)
+@click.option(
+    "--dropout",
+    type=NumberList(float, "number"),
+    default="0",
+    show_default=True,
+    help="Dropout rate p of the hidden layers (inverted dropout), one or one per hidden layer.",
+)
+@click.option("--max-norm", type=float, default=None, help="Max-norm c of each unit's weights.")
+@click.option("--activity-l1", type=float, default=0.0, help="L1 penalty on hidden activations.")
+@click.option("--activity-l2", type=float, default=0.0, help="L2 penalty on hidden activations.")
+@click.option(
+    "--expand",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Add this many shifted copies (1-4) of every training image, as in the book.",
+)
+@click.option(
     "--early-stopping",
     type=int,
     default=None,
@@ -200,7 +223,14 @@ def main() -> None:
 )
 @click.option("--quiet", is_flag=True, help="No progress bar or per-epoch lines.")
 def train(
-    out: Path | None, quiet: bool, resume: Path | None, lmbda, l2_lmbda, mirrors, **options
+    out: Path | None,
+    quiet: bool,
+    resume: Path | None,
+    lmbda,
+    l2_lmbda,
+    mirrors,
+    dropout,
+    **options,
 ) -> None:
     """Train a network and write a run folder (config, per-epoch metrics, parameters,
     a checkpoint after every epoch)."""
@@ -208,6 +238,7 @@ def train(
         mirrors=list(mirrors) or None,
         lmbda=lmbda[0] if len(lmbda) == 1 else lmbda,
         l2_lmbda=None if l2_lmbda is None else (l2_lmbda[0] if len(l2_lmbda) == 1 else l2_lmbda),
+        dropout=dropout[0] if len(dropout) == 1 else dropout,
         **options,
     )
     try:
@@ -237,6 +268,12 @@ OPTIONS = {
     "hidden": "--hidden",
     "early_stopping": "--early-stopping",
     "halve_eta_after": "--halve-eta-after",
+    "dropout": "--dropout",
+    "max-norm": "--max-norm",
+    "activity": "--activity-l1/--activity-l2",
+    "layers": "--reg-layers",
+    "expand": "--expand",
+    "copies": "--expand",
 }
 
 

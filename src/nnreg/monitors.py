@@ -39,22 +39,27 @@ class Monitor(Protocol):
 
 
 class CostMonitor:
-    """For every data set: ``data_cost``, ``penalty``, ``total_cost`` and ``accuracy``."""
+    """For every data set: ``data_cost``, ``penalty``, ``total_cost`` and ``accuracy``;
+    with an activity regularizer also ``activity_penalty`` (it depends on the data, so it
+    is measured on each set; ``total_cost`` includes it)."""
 
     def measure(self, context: EpochContext) -> dict[str, Any]:
         network = context.network
         penalty = context.regularizer.penalty(
             network.weights, network.biases, context.training_set_size
         )
+        activity = context.regularizer if context.regularizer.acts_on_activations else None
         results = {}
         for name, data in context.datasets.items():
-            data_cost, accuracy = _cost_and_accuracy(network, data)
+            data_cost, accuracy, activity_penalty = _cost_and_accuracy(network, data, activity)
             results[name] = {
                 "data_cost": data_cost,
                 "penalty": penalty,
-                "total_cost": data_cost + penalty,
+                "total_cost": data_cost + penalty + activity_penalty,
                 "accuracy": accuracy,
             }
+            if activity_penalty:
+                results[name]["activity_penalty"] = activity_penalty
         return results
 
 
@@ -62,9 +67,12 @@ BLOCK = 10_000
 """Examples evaluated at once: bounds the memory of a whole-set evaluation."""
 
 
-def _cost_and_accuracy(network: Network, data: Dataset) -> tuple[float, float]:
-    """Mean data cost and accuracy over ``data``, evaluated in blocks of rows."""
-    total_cost, correct = 0.0, 0
+def _cost_and_accuracy(
+    network: Network, data: Dataset, activity: Regularizer | None = None
+) -> tuple[float, float, float]:
+    """Mean data cost, accuracy and activity penalty (0 without ``activity``) over
+    ``data``, evaluated in blocks of rows."""
+    total_cost, correct, total_activity = 0.0, 0, 0.0
     for start in range(0, len(data), BLOCK):
         stop = min(start + BLOCK, len(data))
         weighted_inputs, activations = network.forward(data.input_rows(start, stop, network.dtype))
@@ -73,7 +81,9 @@ def _cost_and_accuracy(network: Network, data: Dataset) -> tuple[float, float]:
             network.cost.fn(weighted_inputs[-1], outputs, data.targets[start:stop]).sum()
         )
         correct += int(np.sum(np.argmax(outputs, axis=1) == data.labels[start:stop]))
-    return total_cost / len(data), correct / len(data)
+        if activity is not None:
+            total_activity += activity.activation_penalty(activations[1:-1]) * (stop - start)
+    return total_cost / len(data), correct / len(data), total_activity / len(data)
 
 
 def weight_statistics(w: np.ndarray, small: float) -> dict[str, float]:

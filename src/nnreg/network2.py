@@ -13,7 +13,9 @@ as the book's own code.
 Beyond the book, off by default: ``regularization=`` chooses the regularizer (``"L2"``,
 the book's; ``"L1"``, the book's subgradient rule; ``"L1-proximal"``, ``"L1-cumulative"``,
 ``"elastic-net"``, ``"decoupled"``, or any :class:`nnreg.Regularizer`), and
-``monitor_weights=True`` prints and keeps per-layer weight statistics each epoch.
+``monitor_weights=True`` prints and keeps per-layer weight statistics each epoch, and
+``dropout=p`` (one rate, or one per hidden layer) applies inverted dropout to the hidden
+layers during training, its masks seeded from Python's ``random``.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ import random
 import numpy as np
 
 from nnreg.activations import get_activation
+from nnreg.combined import Combined
 from nnreg.costs import CrossEntropyCost as _EngineCrossEntropy
 from nnreg.costs import QuadraticCost as _EngineQuadratic
+from nnreg.dropout import Dropout
 from nnreg.network import Network as _EngineNetwork
 from nnreg.optimizers import SGD as _SGD
 from nnreg.regularizers import Regularizer, make_regularizer
@@ -157,6 +161,7 @@ class Network:
         *,
         regularization="L2",
         monitor_weights=False,
+        dropout=0.0,
     ):
         """Mini-batch stochastic gradient descent, as in the book.
 
@@ -175,6 +180,9 @@ class Network:
             n_data = len(evaluation_data)
         engine = self._engine()
         regularizer = self._regularizer(regularization, lmbda)
+        if np.any(np.asarray(dropout) > 0):
+            regularizer = Combined([regularizer, Dropout(dropout, seed=random.getrandbits(32))])
+        regularizer.check_layers(engine.num_layers)
         optimizer = _SGD(eta)
         state = TrainingState({}, regularizer.init_state(engine.weights, engine.biases), None)
         self.weight_statistics = []

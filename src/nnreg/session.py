@@ -16,12 +16,17 @@ from typing import Any
 
 import numpy as np
 
+from nnreg.activity import ActivityRegularizer
 from nnreg.checkpoints import load_checkpoint
+from nnreg.combined import Combined
+from nnreg.constraints import MaxNorm
 from nnreg.datasets import Dataset, load_digits
 from nnreg.datasets.download import Progress
+from nnreg.datasets.expand import expand
 from nnreg.datasets.fashion_mnist import load_fashion_mnist
 from nnreg.datasets.folders import load_idx_folder
 from nnreg.datasets.mnist import load_mnist
+from nnreg.dropout import Dropout
 from nnreg.network import Network
 from nnreg.optimizers import make_optimizer
 from nnreg.regularizers import make_regularizer
@@ -82,6 +87,12 @@ class TrainSettings:
     training_set_size: int | None = None
     early_stopping: int | None = None
     halve_eta_after: int | None = None
+    reg_layers: Sequence[int] | None = None
+    dropout: float | Sequence[float] = 0.0
+    max_norm: float | None = None
+    activity_l1: float = 0.0
+    activity_l2: float = 0.0
+    expand: int = 0
 
 
 @dataclass
@@ -141,7 +152,11 @@ def _train(settings, folder: Path, callbacks, download_progress, resume: bool) -
             f"l2_lmbda (--l2-lmbda) only applies to the elastic-net regularizer, not to "
             f"{settings.reg!r}: drop it, or use --reg elastic-net"
         )
-    regularizer = make_regularizer(settings.reg, settings.lmbda, **options)
+    if settings.reg_layers is not None:
+        options["layers"] = settings.reg_layers
+    regularizer = _with_extras(make_regularizer(settings.reg, settings.lmbda, **options), settings)
+    if settings.expand:
+        check_int("expand", settings.expand, minimum=1, maximum=4, hint=": copies per image")
     check_int("epochs", settings.epochs, minimum=1, hint=": the number of passes over the data")
     for name in ("early_stopping", "halve_eta_after"):
         value = getattr(settings, name)
@@ -153,6 +168,15 @@ def _train(settings, folder: Path, callbacks, download_progress, resume: bool) -
         raise ValueError(
             "early_stopping (--early-stopping) and halve_eta_after (--halve-eta-after) watch "
             "the validation accuracy, but this data set has no validation split"
+        )
+    if settings.expand:
+        pixels = datasets["training"].inputs.shape[1]
+        side = int(round(pixels**0.5))
+        datasets["training"] = expand(
+            datasets["training"],
+            settings.expand,
+            np.random.default_rng([settings.seed, 1]),
+            shape=(side, side),
         )
     training = datasets["training"]
     sizes = settings.sizes or [
@@ -228,6 +252,18 @@ def _train(settings, folder: Path, callbacks, download_progress, resume: bool) -
         summary["resume_warning"] = warning
     write_json(folder / SUMMARY, summary)
     return RunResult(folder, history, summary)
+
+
+def _with_extras(regularizer, settings: TrainSettings):
+    """The weight regularizer, combined with dropout, max-norm and activity penalties."""
+    parts = [regularizer]
+    if np.any(np.asarray(settings.dropout) > 0) or np.any(np.asarray(settings.dropout) < 0):
+        parts.append(Dropout(settings.dropout, seed=settings.seed))
+    if settings.max_norm is not None:
+        parts.append(MaxNorm(settings.max_norm))
+    if settings.activity_l1 or settings.activity_l2:
+        parts.append(ActivityRegularizer(settings.activity_l1, settings.activity_l2))
+    return parts[0] if len(parts) == 1 else Combined(parts)
 
 
 def summarize(history: History) -> dict[str, Any]:
