@@ -20,6 +20,7 @@ EXPERIMENTS = {
     "l1-vs-l2": "l1_vs_l2",
     "tail-off": "tail_off",
     "cost-growth": "cost_growth",
+    "regularizers": "regularizers",
 }
 """Experiment name -> module in this package."""
 

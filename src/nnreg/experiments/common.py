@@ -15,7 +15,7 @@ from nnreg.datasets import Dataset, load_digits
 from nnreg.datasets.mnist import load_mnist
 from nnreg.network import Network
 from nnreg.optimizers import SGD
-from nnreg.regularizers import make_regularizer
+from nnreg.regularizers import Regularizer, make_regularizer
 from nnreg.training import Callback, History, train
 
 ProgressFactory = Callable[[str], Callback]
@@ -77,9 +77,11 @@ def train_configuration(
     initializer: str = "default",
     seed: int = 0,
     progress: ProgressFactory | None = None,
+    regularizer: Regularizer | None = None,
     **regularizer_options: Any,
 ) -> TrainedRun:
-    """Train one network as the book does (sigmoid, cross-entropy, plain SGD) and record it."""
+    """Train one network as the book does (sigmoid, cross-entropy, plain SGD) and record it;
+    ``regularizer``, when given, replaces the one named by ``reg`` and ``lmbda``."""
     rng = np.random.default_rng(seed)
     network = Network(sizes, "sigmoid", "cross-entropy", initializer, rng)
     initial_weights = [w.copy() for w in network.weights]
@@ -90,7 +92,7 @@ def train_configuration(
         epochs=epochs,
         batch_size=batch_size,
         optimizer=SGD(eta),
-        regularizer=make_regularizer(reg, lmbda, **regularizer_options),
+        regularizer=regularizer or make_regularizer(reg, lmbda, **regularizer_options),
         evaluation_data=evaluation,
         rng=rng,
         callbacks=[progress(label)] if progress else [],
@@ -98,7 +100,7 @@ def train_configuration(
     settings = {
         "sizes": list(sizes),
         "epochs": epochs,
-        "reg": reg,
+        "reg": reg if regularizer is None else regularizer.config(),
         "lmbda": lmbda,
         "eta": eta,
         "batch_size": batch_size,
