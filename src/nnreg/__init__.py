@@ -1,6 +1,10 @@
 """nnreg: feedforward neural networks with regularization done exactly right and made visible."""
 
+from nnreg.activity import ActivityRegularizer
+from nnreg.combined import Combined
+from nnreg.constraints import MaxNorm
 from nnreg.datasets import Dataset, load_digits, make_dataset
+from nnreg.dropout import Dropout
 from nnreg.monitors import CostMonitor, GradientShareMonitor, WeightMonitor
 from nnreg.network import Network
 from nnreg.optimizers import SGD, MomentumSGD, Optimizer, make_optimizer
@@ -19,6 +23,10 @@ from nnreg.training import Callback, History, TrainingDiverged, TrainingState, t
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActivityRegularizer",
+    "Combined",
+    "Dropout",
+    "MaxNorm",
     "Callback",
     "CostMonitor",
     "Dataset",
