@@ -11,3 +11,26 @@ def test_readme_python_example_runs(capsys):
     exec(compile(blocks[0], "README example", "exec"), {})
     printed = capsys.readouterr().out
     assert "'accuracy'" in printed and "'fraction_zero'" in printed
+
+
+def test_readme_toolbox_example_builds_a_regularizer_that_trains():
+    import nnreg
+
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    toolbox = next(block for block in blocks if "Combined(" in block)
+    namespace: dict = {}
+    exec(compile(toolbox, "README toolbox example", "exec"), namespace)
+    data = nnreg.load_digits()
+    network = nnreg.Network([64, 30, 10], rng=0)
+    history = nnreg.train(
+        network,
+        data["training"],
+        epochs=1,
+        batch_size=10,
+        optimizer=nnreg.SGD(0.5),
+        regularizer=namespace["regularizer"],
+        evaluation_data={"test": data["test"]},
+        rng=0,
+    )
+    assert history.last["test"]["activity_penalty"] > 0
+    assert max(float((w**2).sum(axis=1).max()) for w in network.weights) <= 9 * (1 + 1e-12)
