@@ -67,7 +67,8 @@ def save_checkpoint(folder: Path, network, state, records: list, extra: dict) ->
     ``checkpoint.previous.npz``, so a file damaged later still leaves a good one.
 
     Holds the parameters, the optimizer's and the regularizer's state (e.g. momentum
-    velocities, cumulative-L1 accumulators), the shuffling generator's state, the epoch,
+    velocities, cumulative-L1 accumulators), the shuffling generator's state, the epoch
+    (and, when training stopped part-way through one, its shuffled order and position),
     every epoch's metrics so far and ``extra`` (plain data such as the learning rate).
     """
     arrays = _parameter_arrays(network.weights, network.biases)
@@ -75,9 +76,12 @@ def save_checkpoint(folder: Path, network, state, records: list, extra: dict) ->
         arrays.update({f"optimizer.{name}.{i}": v for i, v in enumerate(values)})
     for key, entry in state.regularizer_state.items():
         arrays.update({f"regularizer.{key.replace('/', '_')}.{k}": v for k, v in entry.items()})
+    if state.order is not None:  # stopped part-way through an epoch
+        arrays["epoch_order"] = state.order
     meta = {
         "format": CHECKPOINT_FORMAT,
         "epoch": state.epoch,
+        "position": state.position if state.order is not None else 0,
         "rng": state.rng.bit_generator.state,
         "records": records,
         "extra": extra,
@@ -127,6 +131,7 @@ def _restore(path: Path, network, state) -> tuple[list, dict]:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
         meta = json.loads(str(arrays.pop("meta")))
+        order = arrays.pop("epoch_order", None)
     except Exception as error:  # noqa: BLE001 - zip, zlib, JSON and NumPy errors alike
         raise CheckpointError(f"{path.name} is damaged ({type(error).__name__}: {error})") from None
     if meta.get("format") != CHECKPOINT_FORMAT:
@@ -147,4 +152,6 @@ def _restore(path: Path, network, state) -> tuple[list, dict]:
         target[...] = arrays[key]
     state.rng.bit_generator.state = meta["rng"]
     state.epoch = int(meta["epoch"])
+    state.order = order
+    state.position = int(meta.get("position", 0)) if order is not None else 0
     return meta["records"], meta["extra"]

@@ -6,10 +6,13 @@ traceback), 3 when training diverged (its metrics so far are kept in the run fol
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import signal
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import click
@@ -30,7 +33,7 @@ from nnreg.plots import write_figures, write_sweep_figures
 from nnreg.regularizers import FORMULAS, REGULARIZERS
 from nnreg.session import TrainSettings, resume_training, run_training
 from nnreg.sweep import cell_done, make_grid, read_grid_file, run_sweep
-from nnreg.training import Callback, TrainingDiverged
+from nnreg.training import Callback, StopFlag, TrainingDiverged, TrainingInterrupted
 
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
@@ -241,12 +244,21 @@ def train(
         dropout=dropout[0] if len(dropout) == 1 else dropout,
         **options,
     )
+    stop = StopFlag()
     try:
-        with EpochPrinter(quiet) as printer:
+        with EpochPrinter(quiet) as printer, stop_on_signals(stop):
             if resume is not None:
-                result = resume_training(resume, [printer], printer.download_progress)
+                result = resume_training(resume, [printer], printer.download_progress, stop)
             else:
-                result = run_training(settings, out, [printer], printer.download_progress)
+                result = run_training(settings, out, [printer], printer.download_progress, stop)
+    except TrainingInterrupted as error:
+        errors.print(
+            f"[bold yellow]Interrupted[/] by {stop.reason}: the current step finished and a "
+            f"checkpoint and the metrics so far were written. Resume with: nnreg train "
+            f"--resume {escape(str(error.folder))}",
+            soft_wrap=True,
+        )
+        sys.exit(128 + int(getattr(signal, stop.reason, signal.SIGINT)))
     except (ValueError, OSError, DownloadError) as error:
         errors.print(f"[bold red]Error:[/] {escape(with_option_name(str(error)))}", soft_wrap=True)
         sys.exit(EXIT_USAGE)
@@ -255,6 +267,26 @@ def train(
         sys.exit(EXIT_DIVERGED)
     print_summary(result.summary, result.folder)
 
+
+@contextlib.contextmanager
+def stop_on_signals(stop: StopFlag):
+    """SIGINT (Ctrl-C) and SIGTERM ask training to stop after the current step; a second
+    one stops at once."""
+
+    def request(signum, frame):
+        if stop.requested:
+            raise KeyboardInterrupt
+        stop.requested, stop.reason = True, signal.Signals(signum).name
+
+    previous = {number: signal.signal(number, request) for number in STOP_SIGNALS}
+    try:
+        yield stop
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 OPTIONS = {
     "batch_size": "--batch-size",
@@ -695,5 +727,23 @@ def print_sweep(result, figures) -> None:
     )
 
 
+def run() -> None:
+    """The ``nnreg`` command: user mistakes exit 2 with a message (handled in each
+    command); anything else is a bug in nnreg and shows its traceback with a request to
+    report it."""
+    try:
+        main()
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except Exception:  # noqa: BLE001 - the last resort: a bug, reported as one
+        traceback.print_exc()
+        errors.print(
+            "[bold red]This is a bug in nnreg[/], not a mistake of yours: please report it "
+            "with the command you ran and the traceback above.",
+            soft_wrap=True,
+        )
+        sys.exit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    run()

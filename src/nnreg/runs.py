@@ -15,7 +15,9 @@ A run folder holds
 
 from __future__ import annotations
 
+import fcntl
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -83,8 +85,9 @@ class RunFolderWriter(Callback):
         self.records = list(resumed_records or [])
 
     def on_train_begin(self, epochs: int, steps_per_epoch: int) -> None:
+        self.lock = lock_run_folder(self.folder, create=not self.resumed)
         if self.resumed:
-            lines = "".join(json.dumps(record) + "\n" for record in self.records)
+            lines = "".join(metrics_line(record) for record in self.records)
             atomic_write_bytes(self.folder / METRICS, lambda handle: handle.write(lines.encode()))
             return
         create_run_folder(self.folder, self.config)
@@ -92,13 +95,78 @@ class RunFolderWriter(Callback):
 
     def on_epoch_end(self, record: dict[str, Any], network: Network) -> None:
         with open(self.folder / METRICS, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+            handle.write(metrics_line(record))
         if record.get("diverged"):
             return
         self.records.append(record)
-        save_parameters(self.folder / PARAMETERS, network.weights, network.biases)
-        if self.state is not None:
-            save_checkpoint(self.folder, network, self.state, self.records, self.extra_state())
+        self._save(network, parameters=True)
+
+    def on_interrupt(self, history, network: Network) -> None:
+        self._save(network, parameters=False)
+
+    def on_train_end(self, history, network: Network) -> None:
+        if getattr(self, "lock", None) is not None:
+            self.lock.close()
+            self.lock = None
+
+    def _save(self, network: Network, parameters: bool) -> None:
+        """Parameters and checkpoint; a failed write (disk full, read-only folder) leaves
+        the previous files intact and says so."""
+        try:
+            if parameters:
+                save_parameters(self.folder / PARAMETERS, network.weights, network.biases)
+            if self.state is not None:
+                save_checkpoint(self.folder, network, self.state, self.records, self.extra_state())
+        except OSError as error:
+            raise OSError(
+                error.errno,
+                f"could not write the checkpoint in {self.folder} ({error.strerror or error}); "
+                "the previous checkpoint and parameters are intact: free some space or make "
+                f"the folder writable, then resume with: nnreg train --resume {self.folder}",
+            ) from None
+
+
+def metrics_line(record: dict[str, Any]) -> str:
+    """One epoch as strict JSON: NaN and ±inf (a diverged cost) are written as null."""
+    return json.dumps(_finite_or_none(record), allow_nan=False) + "\n"
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(item) for item in value]
+    return value
+
+
+LOCK = ".lock"
+
+
+def lock_run_folder(folder: Path, create: bool):
+    """Hold an exclusive lock on ``folder/.lock`` while training (released when the file
+    is closed or the process ends); a second process gets a clear error instead of
+    corrupting the run."""
+    folder = Path(folder)
+    try:
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / LOCK, "a+")  # noqa: SIM115 - held until training ends
+    except OSError as error:
+        raise ValueError(
+            f"cannot create the run folder {folder}: {error.strerror or error}; choose another "
+            "--out folder"
+        ) from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise ValueError(
+            f"another nnreg process is training in {folder} right now: wait for it to finish, "
+            "or choose another --out folder"
+        ) from None
+    return handle
 
 
 def read_run(folder: Path) -> dict[str, Any]:

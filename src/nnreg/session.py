@@ -32,7 +32,14 @@ from nnreg.optimizers import make_optimizer
 from nnreg.regularizers import make_regularizer
 from nnreg.runs import SUMMARY, RunFolderWriter, read_run, write_json
 from nnreg.schedules import PlateauWatcher
-from nnreg.training import Callback, History, TrainingState, train
+from nnreg.training import (
+    Callback,
+    History,
+    StopFlag,
+    TrainingInterrupted,
+    TrainingState,
+    train,
+)
 from nnreg.validation import check_int
 
 DATASETS = {
@@ -117,16 +124,21 @@ def run_training(
     out: Path | None = None,
     callbacks: Iterable[Callback] = (),
     download_progress: Progress | None = None,
+    stop: StopFlag | None = None,
 ) -> RunResult:
-    """Train as ``nnreg train`` does and write the run folder; returns folder, history, summary."""
+    """Train as ``nnreg train`` does and write the run folder; returns folder, history, summary.
+
+    With ``stop``, training can be interrupted between two steps: a checkpoint is written
+    and :class:`~nnreg.training.TrainingInterrupted` (with ``folder``) is raised."""
     folder = Path(out) if out is not None else default_run_folder(settings)
-    return _train(settings, folder, callbacks, download_progress, resume=False)
+    return _train(settings, folder, callbacks, download_progress, resume=False, stop=stop)
 
 
 def resume_training(
     folder: Path,
     callbacks: Iterable[Callback] = (),
     download_progress: Progress | None = None,
+    stop: StopFlag | None = None,
 ) -> RunResult:
     """Continue the run in ``folder`` from its last good checkpoint, with its own settings;
     the result is bit for bit that of an uninterrupted run."""
@@ -138,10 +150,12 @@ def resume_training(
         raise ValueError(
             f"{folder}/config.json does not hold nnreg train settings ({error})"
         ) from None
-    return _train(settings, folder, callbacks, download_progress, resume=True)
+    return _train(settings, folder, callbacks, download_progress, resume=True, stop=stop)
 
 
-def _train(settings, folder: Path, callbacks, download_progress, resume: bool) -> RunResult:
+def _train(
+    settings, folder: Path, callbacks, download_progress, resume: bool, stop=None
+) -> RunResult:
     # Settings that need no data are checked first, so a typo never waits for a download.
     optimizer = make_optimizer(settings.eta, settings.momentum)
     options: dict[str, Any] = {"regularize_biases": settings.regularize_biases}
@@ -227,19 +241,25 @@ def _train(settings, folder: Path, callbacks, download_progress, resume: bool) -
             },
             resumed_records=records,
         )
-        history = train(
-            network,
-            training,
-            epochs=remaining,
-            batch_size=settings.batch_size,
-            optimizer=optimizer,
-            regularizer=regularizer,
-            evaluation_data={k: v for k, v in datasets.items() if k != "training"},
-            training_set_size=settings.training_set_size,
-            callbacks=[*([watcher] if watcher else []), writer, *callbacks],
-            state=state,
-            history=history,
-        )
+        try:
+            history = _train_with(
+                network,
+                training,
+                remaining,
+                settings,
+                optimizer,
+                regularizer,
+                datasets,
+                watcher,
+                writer,
+                callbacks,
+                state,
+                history,
+                stop,
+            )
+        except TrainingInterrupted as interrupted:
+            interrupted.folder = folder
+            raise
     summary = summarize(history)
     if watcher is not None:
         summary["best"] = {
@@ -252,6 +272,37 @@ def _train(settings, folder: Path, callbacks, download_progress, resume: bool) -
         summary["resume_warning"] = warning
     write_json(folder / SUMMARY, summary)
     return RunResult(folder, history, summary)
+
+
+def _train_with(
+    network,
+    training,
+    epochs,
+    settings,
+    optimizer,
+    regularizer,
+    datasets,
+    watcher,
+    writer,
+    callbacks,
+    state,
+    history,
+    stop,
+) -> History:
+    return train(
+        network,
+        training,
+        epochs=epochs,
+        batch_size=settings.batch_size,
+        optimizer=optimizer,
+        regularizer=regularizer,
+        evaluation_data={k: v for k, v in datasets.items() if k != "training"},
+        training_set_size=settings.training_set_size,
+        callbacks=[*([watcher] if watcher else []), writer, *callbacks],
+        state=state,
+        history=history,
+        stop=stop,
+    )
 
 
 def _with_extras(regularizer, settings: TrainSettings):

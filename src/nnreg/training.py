@@ -82,6 +82,9 @@ class Callback:
     def on_train_end(self, history: History, network: Network) -> None:
         """After the last epoch, also when a callback stopped training early."""
 
+    def on_interrupt(self, history: History, network: Network) -> None:
+        """Training is stopping between two steps (a :class:`StopFlag` was set)."""
+
 
 @dataclass
 class TrainingState:
@@ -91,8 +94,34 @@ class TrainingState:
     regularizer_state: dict
     rng: np.random.Generator
     epoch: int = 0
+    # an epoch stopped part-way (by a signal): its shuffled order and the next position
+    order: np.ndarray | None = None
+    position: int = 0
     # gradient buffers reused by every step (scratch, not part of a checkpoint)
     scratch: dict = field(default_factory=dict, repr=False)
+
+
+class StopFlag:
+    """Set ``requested`` (e.g. from a signal handler) to stop training after the current
+    mini-batch step; ``train`` then raises :class:`TrainingInterrupted`."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.reason = ""
+
+
+class TrainingInterrupted(RuntimeError):
+    """Training stopped between two steps because a :class:`StopFlag` was set; the
+    training state records where (``state.order``, ``state.position``) so it can resume."""
+
+    def __init__(self, message: str, history: History) -> None:
+        super().__init__(message)
+        self.history = history
+
+
+class _DivergedInEpoch(Exception):
+    def __init__(self, step: int) -> None:
+        self.step = step
 
 
 class BatchGatherer:
@@ -208,28 +237,63 @@ def _train_one_epoch(
     state: TrainingState,
     callbacks: list[Callback],
     report_every: int,
+    stop: StopFlag | None = None,
 ) -> None:
-    """Shuffle with the state's generator, then one step per mini-batch.
+    """Shuffle with the state's generator, then one step per mini-batch; an epoch stopped
+    part-way continues from ``state.order`` and ``state.position``.
 
-    Mini-batches are gathered by index, so the data set is never copied whole.
+    Mini-batches are gathered by index, so the data set is never copied whole. The
+    parameters are checked for NaN and inf at every progress report (a few dozen times an
+    epoch), so a diverging run stops within the epoch.
     """
-    order = state.rng.permutation(len(training))
+    if state.order is None:
+        state.order, state.position = state.rng.permutation(len(training)), 0
+    order = state.order
     gather = BatchGatherer(training.inputs, training.targets, training.input_divisor, network.dtype)
     pending = 0
-    for start in range(0, len(training), batch_size):
+    for start in range(state.position, len(training), batch_size):
         inputs, targets = gather(order[start : start + batch_size])
         training_step(network, inputs, targets, optimizer, regularizer, n, state)
         pending += 1
         if pending == report_every:
             _report_steps(callbacks, pending)
             pending = 0
+            if not _finite(network):
+                raise _DivergedInEpoch(start // batch_size + 1)
+        if stop is not None and stop.requested:
+            state.position = start + batch_size
+            if state.position >= len(training):
+                break  # the epoch is complete anyway: finish it normally
+            raise TrainingInterrupted(stop.reason or "training was interrupted", History())
     _report_steps(callbacks, pending)
+    state.order, state.position = None, 0
+
+
+def _finite(network: Network) -> bool:
+    return all(np.isfinite(p).all() for p in network.weights + network.biases)
 
 
 def _report_steps(callbacks: list[Callback], steps: int) -> None:
     if steps:
         for callback in callbacks:
             callback.on_steps(steps)
+
+
+def _end_diverged(record, problem, network, history, callbacks, optimizer) -> None:
+    """Record the diverged epoch (the run folder keeps the last good parameters and
+    checkpoint), end training and raise :class:`TrainingDiverged`."""
+    history.records.append(record)
+    for callback in callbacks:
+        callback.on_epoch_end(record, network)
+    for callback in callbacks:
+        callback.on_train_end(history, network)
+    raise TrainingDiverged(
+        f"training diverged in epoch {record['epoch']}: {problem}. Try a smaller learning "
+        f"rate η (now {optimizer.learning_rate:g}) or a larger mini-batch; the metrics of "
+        "every epoch so far and the last good checkpoint are kept",
+        record["epoch"],
+        history,
+    )
 
 
 def _divergence(record: dict[str, Any], network: Network) -> str | None:
@@ -258,6 +322,7 @@ def train(
     callbacks: Iterable[Callback] = (),
     state: TrainingState | None = None,
     history: History | None = None,
+    stop: StopFlag | None = None,
 ) -> History:
     """Train ``network`` in place by mini-batch SGD; return the per-epoch :class:`History`.
 
@@ -285,13 +350,20 @@ def train(
         Optimizer/regularizer state and generator to continue from (e.g. a checkpoint).
     history : History, optional
         Records of the epochs already trained, continued by this call.
+    stop : StopFlag, optional
+        When its ``requested`` becomes true, training stops after the current step:
+        callbacks' ``on_interrupt`` run (e.g. a checkpoint is written) and
+        :class:`TrainingInterrupted` is raised.
 
     Raises
     ------
     ValueError
         For arguments that cannot work, with what to do instead.
     TrainingDiverged
-        When a cost or a weight becomes NaN or inf; its ``history`` keeps every epoch so far.
+        When a cost or a weight becomes NaN or inf (checked a few dozen times per epoch and
+        at its end); its ``history`` keeps every epoch so far.
+    TrainingInterrupted
+        When ``stop`` was requested.
     """
     regularizer = regularizer if regularizer is not None else NoRegularization()
     training = _as_dataset(training_data, network, "training data")
@@ -341,22 +413,37 @@ def train(
     # Overflow is detected and reported as divergence below, not as NumPy warnings.
     with np.errstate(over="ignore", invalid="ignore"):
         for _ in range(epochs):
-            for monitor in monitors:
-                begin_epoch = getattr(monitor, "begin_epoch", None)
-                if begin_epoch is not None:
-                    begin_epoch(context)
+            if state.order is None:  # a new epoch (not one resumed part-way)
+                for monitor in monitors:
+                    begin_epoch = getattr(monitor, "begin_epoch", None)
+                    if begin_epoch is not None:
+                        begin_epoch(context)
             started = time.perf_counter()
-            _train_one_epoch(
-                network,
-                training,
-                batch_size,
-                optimizer,
-                regularizer,
-                n,
-                state,
-                callbacks,
-                report_every,
-            )
+            try:
+                _train_one_epoch(
+                    network,
+                    training,
+                    batch_size,
+                    optimizer,
+                    regularizer,
+                    n,
+                    state,
+                    callbacks,
+                    report_every,
+                    stop,
+                )
+            except _DivergedInEpoch as diverged:
+                record = {
+                    "epoch": state.epoch + 1,
+                    "seconds": time.perf_counter() - started,
+                    "diverged": True,
+                }
+                problem = f"the weights contain NaN or inf after step {diverged.step}"
+                _end_diverged(record, problem, network, history, callbacks, optimizer)
+            except TrainingInterrupted as interrupted:
+                for callback in callbacks:
+                    callback.on_interrupt(history, network)
+                raise TrainingInterrupted(str(interrupted), history) from None
             state.epoch += 1
             record: dict[str, Any] = {
                 "epoch": state.epoch,
@@ -366,19 +453,11 @@ def train(
                 record.update(monitor.measure(context))
             problem = _divergence(record, network)
             record["diverged"] = problem is not None
+            if problem:
+                _end_diverged(record, problem, network, history, callbacks, optimizer)
             history.records.append(record)
             for callback in callbacks:
                 callback.on_epoch_end(record, network)
-            if problem:
-                for callback in callbacks:
-                    callback.on_train_end(history, network)
-                raise TrainingDiverged(
-                    f"training diverged in epoch {state.epoch}: {problem}. Try a smaller learning "
-                    f"rate η (now {optimizer.learning_rate:g}) or a larger mini-batch; the metrics "
-                    "of every epoch so far are kept",
-                    state.epoch,
-                    history,
-                )
             if any(getattr(callback, "stop_training", False) for callback in callbacks):
                 break
     for callback in callbacks:
