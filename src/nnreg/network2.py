@@ -327,18 +327,32 @@ def load(filename):
             raise ValueError(
                 f"unknown cost {data.get('cost')!r}: expected one of {', '.join(COSTS)}"
             )
-        net = Network([int(s) for s in data["sizes"]], cost=cost)
+        sizes = [int(s) for s in data["sizes"]]
         weights = [np.array(w, dtype=np.float64) for w in data["weights"]]
         biases = [np.array(b, dtype=np.float64) for b in data["biases"]]
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as error:
+    except (
+        json.JSONDecodeError,
+        UnicodeDecodeError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        RecursionError,
+        OverflowError,
+    ) as error:
         raise ValueError(f"{filename} is not a saved network2 file: {error!r}") from None
     except ValueError as error:
         raise ValueError(f"{filename} is not a saved network2 file: {error}") from None
-    expected_w = [(y, x) for x, y in zip(net.sizes[:-1], net.sizes[1:])]
-    if [w.shape for w in weights] != expected_w or [b.shape for b in biases] != [
-        (y, 1) for y in net.sizes[1:]
-    ]:
-        raise ValueError(f"{filename}: weight or bias shapes do not match sizes {net.sizes}")
+    # Check the declared sizes against the arrays the file holds before building anything,
+    # so a lying header cannot make us allocate more than the file contains.
+    expected_w = [(y, x) for x, y in zip(sizes[:-1], sizes[1:])]
+    if (
+        len(sizes) < 2
+        or min(sizes) < 1
+        or [w.shape for w in weights] != expected_w
+        or [b.shape for b in biases] != [(y, 1) for y in sizes[1:]]
+    ):
+        raise ValueError(f"{filename}: weight or bias shapes do not match sizes {sizes}")
+    net = Network(sizes, cost=cost)
     if not all(np.all(np.isfinite(p)) for p in weights + biases):
         raise ValueError(f"{filename}: contains non-finite weights or biases")
     net.weights, net.biases = weights, biases
