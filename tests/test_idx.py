@@ -1,6 +1,7 @@
 import gzip
 import struct
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -126,3 +127,11 @@ def test_random_bytes_either_load_or_raise_idx_error(tmp_path, data, compress):
     except IdxError:
         return
     assert array.nbytes <= len(data)
+
+
+def test_header_with_many_huge_dimensions_and_one_zero_raises_idx_error():
+    """Found by the atheris fuzz target: NumPy cannot reshape even an empty payload to
+    26 dimensions whose non-zero sizes overflow; the reader must say so as an IdxError."""
+    crash = Path(__file__).parent / "idx_crash_many_dimensions.bin"
+    with pytest.raises(IdxError, match="which no array can have"):
+        read_idx(crash)

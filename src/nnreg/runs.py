@@ -15,6 +15,7 @@ A run folder holds
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import math
@@ -87,8 +88,9 @@ class RunFolderWriter(Callback):
     def on_train_begin(self, epochs: int, steps_per_epoch: int) -> None:
         self.lock = lock_run_folder(self.folder, create=not self.resumed)
         if self.resumed:
-            lines = "".join(metrics_line(record) for record in self.records)
-            atomic_write_bytes(self.folder / METRICS, lambda handle: handle.write(lines.encode()))
+            lines = "".join(metrics_line(record) for record in self.records).encode()
+            with self._writing():
+                atomic_write_bytes(self.folder / METRICS, lambda handle: handle.write(lines))
             return
         create_run_folder(self.folder, self.config)
         save_parameters(self.folder / INITIAL_PARAMETERS, self.network.weights, self.network.biases)
@@ -110,19 +112,24 @@ class RunFolderWriter(Callback):
             self.lock = None
 
     def _save(self, network: Network, parameters: bool) -> None:
-        """Parameters and checkpoint; a failed write (disk full, read-only folder) leaves
-        the previous files intact and says so."""
-        try:
+        with self._writing():
             if parameters:
                 save_parameters(self.folder / PARAMETERS, network.weights, network.biases)
             if self.state is not None:
                 save_checkpoint(self.folder, network, self.state, self.records, self.extra_state())
+
+    @contextlib.contextmanager
+    def _writing(self):
+        """A failed write (disk full, read-only folder) leaves the previous files intact
+        (every write is a rename of a complete temporary file) and says so."""
+        try:
+            yield
         except OSError as error:
             raise OSError(
                 error.errno,
-                f"could not write the checkpoint in {self.folder} ({error.strerror or error}); "
-                "the previous checkpoint and parameters are intact: free some space or make "
-                f"the folder writable, then resume with: nnreg train --resume {self.folder}",
+                f"could not write to {self.folder} ({error.strerror or error}); the previous "
+                "checkpoint and parameters are intact: free some space or make the folder "
+                f"writable, then resume with: nnreg train --resume {self.folder}",
             ) from None
 
 

@@ -30,6 +30,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 CHUNK = 1 << 20
 # deflate cannot expand a stream by more than about 1032:1
 MAX_GZIP_RATIO = 1100
+MAX_DIMENSIONS = 32
+"""NumPy's limit on the number of dimensions of an array."""
 
 
 class IdxError(ValueError):
@@ -91,6 +93,13 @@ def _read(
     if dtype is not None and item.newbyteorder("=") != np.dtype(dtype):
         raise IdxError(f"{path}: holds {item.name} data, expected {np.dtype(dtype).name}")
     shape = struct.unpack(f">{dimensions}I", _read_exactly(stream, 4 * dimensions, path, "sizes"))
+    nonzero = prod(size for size in shape if size)
+    if dimensions > MAX_DIMENSIONS or nonzero * item.itemsize >= 2**63:
+        # NumPy cannot describe such an array, even an empty one (found by fuzzing)
+        raise IdxError(
+            f"{path}: its header declares {dimensions} dimensions of sizes {list(shape)}, which "
+            f"no array can have (at most {MAX_DIMENSIONS} dimensions, fewer than 2⁶³ bytes)"
+        )
     expected = prod(shape) * item.itemsize
     described = " × ".join(map(str, shape)) or "scalar"
     header_size = 4 + 4 * dimensions
