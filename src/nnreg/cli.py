@@ -733,8 +733,14 @@ def run() -> None:
     report it."""
     try:
         main()
-    except (SystemExit, KeyboardInterrupt):
+    except SystemExit:
         raise
+    except KeyboardInterrupt:
+        errors.print(
+            "Stopped at once (a second interrupt): files already written are intact; a "
+            "training run resumes from its last checkpoint with nnreg train --resume FOLDER"
+        )
+        sys.exit(128 + signal.SIGINT)
     except Exception:  # noqa: BLE001 - the last resort: a bug, reported as one
         traceback.print_exc()
         errors.print(
