@@ -440,3 +440,19 @@ def test_concurrent_first_downloads_leave_one_good_copy(tmp_path, mnist_folder):
     assert [p.wait(timeout=120) for p in processes] == [0, 0, 0]
     assert sorted(p.name for p in target.iterdir()) == [f"{stem}.gz"]
     assert (target / f"{stem}.gz").read_bytes() == (mnist_folder / f"{stem}.gz").read_bytes()
+
+
+def test_a_bug_shows_its_traceback_and_asks_to_report_it(monkeypatch, capsys):
+    import nnreg.cli
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("an internal inconsistency")
+
+    monkeypatch.setattr(nnreg.cli, "run_training", broken)
+    monkeypatch.setattr(sys, "argv", ["nnreg", "train", "--epochs", "1", "--quiet"])
+    with pytest.raises(SystemExit) as exited:
+        nnreg.cli.run()
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: an internal inconsistency" in err
+    assert "This is a bug in nnreg" in err and "please report it" in err
