@@ -66,3 +66,18 @@ def test_quadratic_cost_is_half_squared_distance():
 def test_unknown_cost_names_the_choices():
     with pytest.raises(ValueError, match="cross-entropy"):
         make_cost("hinge", ACTIVATIONS["sigmoid"])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["cross-entropy", "log-likelihood", "quadratic"])
+def test_outputs_costs_and_deltas_are_finite_without_warnings_for_extreme_z(name, dtype):
+    cost = make_cost(name, ACTIVATIONS["sigmoid"])
+    z = np.array([[-1e4, 0.0, 1e4], [1e3, -1e3, 1.0], [-80.0, 80.0, 0.0]], dtype=dtype)
+    y = np.eye(3, dtype=dtype)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        a = cost.output(z)
+        values = cost.fn(z, a, y)
+        delta = cost.delta(z, a, y)
+    for array in (a, values, delta):
+        assert np.all(np.isfinite(array))
+    assert a.dtype == dtype
