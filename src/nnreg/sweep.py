@@ -16,7 +16,6 @@ import itertools
 import math
 import shutil
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -312,10 +311,3 @@ def write_results(path: Path, rows: list[dict[str, Any]]) -> None:
         writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-
-
-def timed(function, *arguments, **keywords):
-    """(result, seconds) of one call."""
-    started = time.perf_counter()
-    result = function(*arguments, **keywords)
-    return result, time.perf_counter() - started
