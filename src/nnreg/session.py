@@ -242,20 +242,19 @@ def _train(
             resumed_records=records,
         )
         try:
-            history = _train_with(
+            history = train(
                 network,
                 training,
-                remaining,
-                settings,
-                optimizer,
-                regularizer,
-                datasets,
-                watcher,
-                writer,
-                callbacks,
-                state,
-                history,
-                stop,
+                epochs=remaining,
+                batch_size=settings.batch_size,
+                optimizer=optimizer,
+                regularizer=regularizer,
+                evaluation_data={k: v for k, v in datasets.items() if k != "training"},
+                training_set_size=settings.training_set_size,
+                callbacks=[*([watcher] if watcher else []), writer, *callbacks],
+                state=state,
+                history=history,
+                stop=stop,
             )
         except TrainingInterrupted as interrupted:
             interrupted.folder = folder
@@ -272,37 +271,6 @@ def _train(
         summary["resume_warning"] = warning
     write_json(folder / SUMMARY, summary)
     return RunResult(folder, history, summary)
-
-
-def _train_with(
-    network,
-    training,
-    epochs,
-    settings,
-    optimizer,
-    regularizer,
-    datasets,
-    watcher,
-    writer,
-    callbacks,
-    state,
-    history,
-    stop,
-) -> History:
-    return train(
-        network,
-        training,
-        epochs=epochs,
-        batch_size=settings.batch_size,
-        optimizer=optimizer,
-        regularizer=regularizer,
-        evaluation_data={k: v for k, v in datasets.items() if k != "training"},
-        training_set_size=settings.training_set_size,
-        callbacks=[*([watcher] if watcher else []), writer, *callbacks],
-        state=state,
-        history=history,
-        stop=stop,
-    )
 
 
 def _with_extras(regularizer, settings: TrainSettings):
