@@ -29,7 +29,7 @@ BOOK = {
     "dropout": "98.4% → 98.7% (Hinton et al. 2012, larger networks, quoted in the book)",
     "expanded data": "98.4% → 98.9% (Simard et al. 2003, 800 hidden, quoted in the book)",
     "L2 + expanded data": "98.9% (Simard et al. 2003, 800 hidden, quoted in the book)",
-    "dropout + max-norm": "98.7% (Hinton et al. 2012: dropout with a max-norm-like L2)",
+    "dropout + max-norm": "98.7% (Hinton et al. 2012: dropout with a max-norm-like constraint)",
 }
 
 
@@ -41,11 +41,15 @@ def configurations(seed: int):
         ("L1 proximal", L1(5.0, method="proximal"), False),
         ("elastic net", ElasticNet(5.0, 5.0), False),
         ("dropout", Dropout(0.5, seed=seed), False),
-        ("max-norm", MaxNorm(2.0), False),
+        ("max-norm", MaxNorm(3.0, layers=[1]), False),
         ("expanded data", NoRegularization(), True),
         ("L2 + dropout", Combined([L2(5.0), Dropout(0.5, seed=seed)]), False),
         ("L2 + expanded data", L2(5.0), True),
-        ("dropout + max-norm", Combined([Dropout(0.5, seed=seed), MaxNorm(2.0)]), False),
+        (
+            "dropout + max-norm",
+            Combined([Dropout(0.5, seed=seed), MaxNorm(3.0, layers=[1])]),
+            False,
+        ),
     ]
 
 
@@ -86,19 +90,36 @@ def run(
         )
     ranked = sorted(runs, key=lambda r: r.best("test")[0], reverse=True)
     plain = runs[0]
+    by_label = {r.label: r for r in runs}
+    expanded_time = by_label["expanded data"].seconds / max(plain.seconds, 1e-9)
     summary = (
         f"On {len(training):,} training images the unregularized network's best test accuracy "
-        f"is {percent(plain.best('test')[0])}; "
+        f"is {percent(plain.best('test')[0])}; against it: "
         + ", ".join(
             f"{r.label} {100 * (r.best('test')[0] - plain.best('test')[0]):+.2f}"
             for r in ranked
             if r is not plain
         )
-        + " points. The best is "
-        f"{ranked[0].label} ({percent(ranked[0].best('test')[0])}). Only the L1 methods make "
-        "weights exactly zero; dropout and max-norm bound the weights without a penalty, and "
-        "expanded data regularizes by showing more (shifted) examples, at about five times "
-        "the training time."
+        + f" points. The best is {ranked[0].label} ({percent(ranked[0].best('test')[0])}). "
+        "Only the L1 methods make weights exactly zero; dropout and max-norm bound the weights "
+        "without a penalty; expanded data shows five times as many (shifted) examples per "
+        f"epoch and took {expanded_time:.1f}× the unregularized run's time."
+    )
+    gaps = "; ".join(
+        f"{r.label}: training {percent(r.last('training'))}, test {percent(r.last('test'))}"
+        for r in runs
+    )
+    against_book = (
+        "The book's chapter 3 quotes dropout and expanded-data results from papers that used "
+        "much larger networks (Hinton et al. 2012; Simard et al. 2003 with 800 hidden units, "
+        "who also used elastic distortions) trained far longer; a [784, 100, 10] sigmoid "
+        "network trained for 30 epochs is not expected to reach them, and the gap in the table "
+        "is that difference in model and budget, not a different algorithm. The book's own "
+        "number for this network, 97.92% on validation data with L2 (λ = 5) and the large "
+        "initializer, is the one to compare the L2 row with; the l2-full report reproduces "
+        "that run. Every row here is one run with one seed; differences of a few tenths of a "
+        "point are within seed-to-seed variation. Last-epoch training and test accuracy — "
+        f"the gap regularization is meant to close: {gaps}."
     )
     if quick:
         summary += " (Quick run on the 8×8 digits: not comparable with the book's numbers.)"
@@ -118,18 +139,7 @@ def run(
         ],
         table=table,
         sections=[
-            (
-                "Against the book",
-                "The book's chapter 3 quotes dropout and expanded-data results from papers that "
-                "used much larger networks (Hinton et al. 2012; Simard et al. 2003 with 800 "
-                "hidden units), trained far longer and, for Simard et al., also used elastic "
-                "distortions; a [784, 100, 10] sigmoid network trained for 30 epochs is not "
-                "expected to reach them. What carries over is the direction: on this network "
-                "L2 and expanded data help, and dropout with 100 sigmoid units and p = 0.5 "
-                "trades training accuracy for a smaller train-test gap. The book's own number "
-                "for this network, 97.92% on validation data with L2 (λ = 5), is the one to "
-                "compare the L2 row with (see the l2-full report).",
-            ),
+            ("Against the book", against_book),
             ("Settings", settings_text(runs, data)),
         ],
         figures=[("summary", "Best test accuracy and training time", _figure(runs))],
