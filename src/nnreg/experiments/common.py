@@ -100,8 +100,7 @@ def train_configuration(
     settings = {
         "sizes": list(sizes),
         "epochs": epochs,
-        "reg": reg if regularizer is None else regularizer.config(),
-        "lmbda": lmbda,
+        **({"reg": reg, "lmbda": lmbda} if regularizer is None else {"reg": regularizer.config()}),
         "eta": eta,
         "batch_size": batch_size,
         "initializer": initializer,
