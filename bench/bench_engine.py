@@ -39,6 +39,7 @@ from nnreg.datasets.dataset import Dataset  # noqa: E402
 from nnreg.datasets.mnist import load_mnist  # noqa: E402
 
 ETA, LMBDA, SEED = 0.5, 5.0, 0
+IDLE_BEFORE_RUN = 0.5  # seconds: see measure_round_robin
 
 
 def flops_per_example(sizes: list[int]) -> int:
@@ -177,6 +178,12 @@ def measure_round_robin(jobs, repeats):
     """Time every job ``repeats`` times, one round over all jobs at a time, after an untimed
     warm-up round: a slow spell of the machine then hits every implementation alike.
 
+    Each timed run starts after a pause of ``IDLE_BEFORE_RUN`` seconds: OpenBLAS's worker
+    threads keep spinning for a while after a product, and NumPy and SciPy each bundle
+    their own OpenBLAS, so the threads left spinning by one implementation (the plain step
+    and PyTorch use NumPy's or their own BLAS, nnreg SciPy's) would otherwise take one of the
+    two cores from the next one — up to half its speed at a mini-batch of 1000.
+
     ``jobs`` maps a name to (run, args, examples). Returns per name the rates and the
     result of the last run.
     """
@@ -184,6 +191,7 @@ def measure_round_robin(jobs, repeats):
     results = {name: run(*args) for name, (run, args, _) in jobs.items()}
     for _ in range(repeats):
         for name, (run, args, _) in jobs.items():
+            time.sleep(IDLE_BEFORE_RUN)
             started = time.perf_counter()
             results[name] = run(*args)
             seconds[name].append(time.perf_counter() - started)
@@ -227,9 +235,18 @@ def case(data, sizes, batch, dtype, repeats, with_torch, book_examples, extra_re
         )
         jobs["nnreg.network2 front"] = (run_network2, (book_pairs(floats), *common, order), n)
         book_check = run_nnreg(typed.head(book_examples), *common, nnreg.L2(LMBDA))
-    for label, regularizer in (extra_regularizers or {}).items():
-        jobs[f"nnreg, {label}"] = (run_nnreg, (typed, *common, regularizer), n)
     rows, results = measure_round_robin(jobs, repeats)
+    if extra_regularizers:
+        # nnreg against itself: the regularizers take turns with L2 alone, so the other
+        # implementations' BLAS threads cannot tilt these ratios
+        own = {"nnreg, L2": (run_nnreg, (typed, *common, nnreg.L2(LMBDA)), n)}
+        for label, regularizer in extra_regularizers.items():
+            own[f"nnreg, {label}"] = (run_nnreg, (typed, *common, regularizer), n)
+        own_rows, _ = measure_round_robin(own, repeats)
+        l2_rate = own_rows.pop("nnreg, L2")["examples_per_second"]["median"]
+        for row in own_rows.values():
+            row["l2_over_this"] = l2_rate / row["examples_per_second"]["median"]
+        rows.update(own_rows)
     tolerance = 1e-8 if dtype == "float64" else 2e-3
     for name in ("plain NumPy step", "PyTorch autograd + optim.SGD", "book per-example loop"):
         if name in rows:
@@ -303,10 +320,15 @@ def markdown(results) -> str:
                 if "max_weight_difference" not in row
                 else (f"{'yes' if row['agrees'] else 'NO'} ({row['max_weight_difference']:.1e})")
             )
+            ratio = (
+                f"{row['ratio_nnreg_over_this']:.2f}×"
+                if "l2_over_this" not in row
+                else f"time ÷ L2's: {row['l2_over_this']:.2f}×"
+            )
             lines.append(
                 f"| {item['sizes']} | {item['batch']} | {item['dtype']} | {row['implementation']} "
                 f"| {rate['median']:,.0f} | {rate['min']:,.0f} – {rate['max']:,.0f} | "
-                f"{row['ratio_nnreg_over_this']:.2f}× | {agrees} |"
+                f"{ratio} | {agrees} |"
             )
     bound = results["compute_bound"]
     lines += [
@@ -387,7 +409,8 @@ def main(argv=None) -> int:
             f"{sizes} batch {batch:>4} {dtype}: nnreg "
             f"{item['rows'][0]['examples_per_second']['median']:,.0f} examples/s, "
             + ", ".join(
-                f"{r['ratio_nnreg_over_this']:.2f}× {r['implementation']}" for r in item["rows"][1:]
+                f"{r.get('l2_over_this', r['ratio_nnreg_over_this']):.2f}× {r['implementation']}"
+                for r in item["rows"][1:]
             ),
             flush=True,
         )

@@ -44,6 +44,15 @@ def machine() -> dict[str, object]:
         ]
     except ImportError:
         info["blas"] = "threadpoolctl not installed"
+    from nnreg import kernels
+
+    try:
+        import numba
+
+        info["numba"] = numba.__version__
+    except ImportError:
+        info["numba"] = None
+    info["compiled_l1_kernels"] = kernels.compiled()
     return info
 
 

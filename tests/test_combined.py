@@ -81,3 +81,28 @@ def test_unknown_layer_in_a_mask_is_a_clear_error():
         Combined([nnreg.L2(1.0, layers=[3])]).check_layers(2)
     result = CliRunner().invoke(main, ["train", "--reg-layers", "3", "--epochs", "1"])
     assert result.exit_code == 2 and "--reg-layers" in result.output
+
+
+@pytest.mark.parametrize(
+    "parts, decoupled, coupled",
+    [
+        ([nnreg.L1(3.0), nnreg.DecoupledWeightDecay(2.0)], 2.0, 0.0),  # a before-step hook acts
+        ([nnreg.L1(3.0), nnreg.L2(2.0)], 0.0, 2.0),  # the sign term joins the weights first
+    ],
+)
+def test_subgradient_l1_with_weight_decay_is_one_sgd_step_from_the_old_weights(
+    parts, decoupled, coupled
+):
+    """w ← (1 − ηλ_d/n)·w − η·(g + (λ₁/n)·sgn(w) + (λ₂/n)·w), every term at the old weights."""
+    eta, n = 0.5, 100
+    network = nnreg.Network([4, 5, 3], rng=0)
+    rng = np.random.default_rng(0)
+    inputs, targets = rng.normal(size=(6, 4)), np.eye(3)[rng.integers(0, 3, size=6)]
+    weight_grads, _ = network.gradients(inputs, targets)
+    expected = [
+        (1 - eta * decoupled / n) * w - eta * (g + 3.0 / n * np.sign(w) + coupled / n * w)
+        for w, g in zip(network.weights, weight_grads)
+    ]
+    _, params = one_step(Combined(parts), eta, n)
+    for ours, theirs in zip(params[:2], expected):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-13, atol=1e-15)

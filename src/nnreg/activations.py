@@ -21,9 +21,25 @@ import numpy as np
 from scipy.special import expit
 
 
+SIGMOID_BY_EXP_FROM = 4096
+"""Arrays of at least this many elements take sigmoid's NumPy-exp form (see ``sigmoid``)."""
+
+
 def sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """σ(z) = 1 / (1 + e^(−z)), one ufunc call, without overflow for large |z|."""
-    return expit(z, out=out)
+    """σ(z) = 1 / (1 + e^(−z)).
+
+    Small arrays: SciPy's ``expit``, one ufunc call. Large ones (a mini-batch of
+    hundreds, an evaluation block): the same formula as four NumPy ufuncs, whose
+    vectorized ``exp`` makes it 3–4× faster there; the two agree to one rounding
+    (a relative 1e-16 in float64). e^(−z) = inf for z < −709 gives 1/inf = 0, the limit.
+    """
+    if z.size < SIGMOID_BY_EXP_FROM:
+        return expit(z, out=out)
+    out = np.negative(z, out=out)
+    with np.errstate(over="ignore"):
+        np.exp(out, out=out)
+    out += 1.0
+    return np.reciprocal(out, out=out)
 
 
 def sigmoid_derivative(z: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

@@ -69,6 +69,10 @@ class Combined(Regularizer):
                     total[index] = term if total[index] is None else total[index] + term
         return total
 
+    @property
+    def acts_before_step(self) -> bool:
+        return any(part.acts_before_step for part in self.parts)
+
     def before_step(self, weights, biases, learning_rate, training_set_size, state) -> None:
         for index, part in enumerate(self.parts):
             part.before_step(

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from nnreg import kernels
 from nnreg.validation import check_choice, check_lambdas
 
 Arrays = list[np.ndarray]
@@ -110,6 +111,18 @@ class Regularizer:
                     f"{key} has {len(value)} values but the network has {num_layers} weight "
                     f"layers: give one λ for every layer, or a single number for all"
                 )
+
+    def _buffer(self, p: np.ndarray) -> np.ndarray:
+        """Scratch shaped like ``p``, made once per parameter and reused at every step (a
+        term returned in it is valid until the next step)."""
+        buffers = self.__dict__.setdefault("_buffers", {})
+        key = (id(p), p.shape, p.dtype)
+        if key not in buffers:
+            buffers[key] = np.empty_like(p)
+        return buffers[key]
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_buffers"}
 
     @staticmethod
     def _per_layer(value: float | tuple[float, ...], layer: int) -> float:
@@ -194,6 +207,26 @@ class Regularizer:
             index = layer if key.startswith("weights") else len(weights) + layer
             terms[index] = self._gradient_term(p, layer, training_set_size)
         return terms
+
+    def add_gradient_terms(
+        self, weights: Arrays, biases: Arrays, training_set_size: int, scales: list[float]
+    ) -> None:
+        """Hook 1 applied in place: p ← p + s·h for each parameter with a gradient term h
+        (taken at the current weights), with one s per parameter, weights then biases.
+
+        Plain SGD uses it: w ← β·w + α·(g + h) = β·(w + (α/β)·h) + α·g, so the term joins
+        the weights before the step and the step stays one BLAS call. Forms the terms with
+        ``gradient_terms``; L1 does it in one pass over the weights instead.
+        """
+        terms = self.gradient_terms(weights, biases, training_set_size)
+        for p, h, s in zip(weights + biases, terms, scales):
+            if h is not None:
+                kernels.add_scaled(p, h, s)
+
+    @property
+    def acts_before_step(self) -> bool:
+        """Whether hook 2 (``before_step``) changes anything."""
+        return type(self)._before_step is not Regularizer._before_step
 
     def add_gradient(
         self,
@@ -356,14 +389,21 @@ class L1(Regularizer):
     def _gradient_term(self, p, layer, n):
         if self.method != "subgradient":
             return None
-        term = np.sign(p)
-        term *= self._per_layer(self.lmbda, layer) / n
-        return term
+        return kernels.scaled_sign(p, self._per_layer(self.lmbda, layer) / n, self._buffer(p))
+
+    def add_gradient_terms(self, weights, biases, training_set_size, scales):
+        if self.method != "subgradient":
+            return
+        num_layers = len(weights)
+        for key, layer, p in self._targets(weights, biases):
+            index = layer if key.startswith("weights") else num_layers + layer
+            c = self._per_layer(self.lmbda, layer) / training_set_size
+            kernels.sign_step(p, scales[index] * c)  # p ← p + s·(λ/n)·sgn(p), one pass
 
     def _after_step(self, p, layer, learning_rate, n, state):
         threshold = learning_rate * self._per_layer(self.lmbda, layer) / n
         if self.method == "proximal":
-            soft_threshold(p, threshold, out=p)
+            kernels.soft_threshold_(p, threshold)
         elif self.method == "cumulative":
             cumulative_l1_shrink(p, threshold, state)
 
@@ -375,16 +415,7 @@ def cumulative_l1_shrink(w: np.ndarray, threshold: float, state: dict[str, np.nd
     still owed, u + qᵢ for wᵢ > 0 and u − qᵢ for wᵢ < 0, i.e. u + sgn(wᵢ)·qᵢ (never
     negative). Then qᵢ ← qᵢ + (new wᵢ − old wᵢ).
     """
-    state["total_penalty"] += threshold
-    applied = state["applied"]
-    owed = np.sign(w)
-    owed *= applied
-    owed += state["total_penalty"]
-    change = np.negative(owed)
-    np.maximum(w, change, out=change)
-    np.minimum(change, owed, out=change)  # clip(w, −owed, owed), cheaper than np.clip
-    w -= change
-    applied -= change
+    kernels.cumulative_shrink_(w, state["applied"], state["total_penalty"], threshold)
 
 
 class ElasticNet(Regularizer):
@@ -434,7 +465,7 @@ class ElasticNet(Regularizer):
         return self._per_layer(self.l2_lmbda, layer) / n
 
     def _after_step(self, p, layer, learning_rate, n, state):
-        soft_threshold(p, learning_rate * self._per_layer(self.l1_lmbda, layer) / n, out=p)
+        kernels.soft_threshold_(p, learning_rate * self._per_layer(self.l1_lmbda, layer) / n)
 
 
 class DecoupledWeightDecay(Regularizer):

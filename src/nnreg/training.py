@@ -11,8 +11,10 @@ It knows no regularizer or optimizer by name: each mini-batch step is
 
 with n the training-set size, m the mini-batch size. When the optimizer's step is linear,
 w ← β·w + α·(g + h) (plain SGD), the g part is one BLAS call per parameter straight from
-the factors, so the gradient array is never formed. Both paths are tested against the
-same per-example reference.
+the factors, so the gradient array is never formed; and when no ``before_step`` acts, the
+term h joins the weights first, as w ← w + (α/β)·h (``add_gradient_terms``, one pass for
+L1), since β·(w + (α/β)·h) + α·g is the same step. Every path is tested against the same
+per-example reference.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from nnreg.datasets.dataset import Dataset, make_dataset
+from nnreg.datasets.dataset import Dataset, make_dataset, to_float
+from nnreg import kernels
 from nnreg.monitors import EpochContext, Monitor, default_monitors
 from nnreg.network import Network, Workspace
 from nnreg.optimizers import Optimizer
@@ -156,8 +159,7 @@ class BatchGatherer:
             np.take(self.inputs, rows, axis=0, out=raw, mode="clip")
             return raw, y
         np.take(self.inputs, rows, axis=0, out=raw, mode="clip")
-        np.divide(raw, self.input_divisor, out=x)
-        return x, y
+        return to_float(raw, self.input_divisor, self.dtype, out=x), y
 
 
 def training_step(
@@ -177,23 +179,28 @@ def training_step(
         workspace = state.scratch[len(inputs)] = Workspace(network, len(inputs))
     network.backprop(inputs, targets, workspace, regularizer, state.regularizer_state)
     decays = regularizer.coupled_decay(len(weights), n)
-    terms = regularizer.gradient_terms(weights, biases, n)
-    regularizer.before_step(weights, biases, eta, n, state.regularizer_state)
     linear = optimizer.linear_form(decays)
-    if linear is None:
-        grads = network.gradients_from(workspace, _buffers(network, state))
-        grads = grads[0] + grads[1]
-        for g, h in zip(grads, terms):
-            if h is not None:
-                g += h
-        optimizer.step(weights + biases, grads, decays, state.optimizer_state)
-    else:
-        # w ← β·w + α·(g + h) with g straight from backpropagation: no gradient array
+    if linear is not None and not regularizer.acts_before_step and all(b for _, b in linear):
+        # w ← β·w + α·(g + h) = β·(w + (α/β)·h) + α·g: the term h, taken at the current
+        # weights, joins them in place; then one BLAS call per parameter, no gradient array
+        scales = [alpha / beta for alpha, beta in linear]
+        regularizer.add_gradient_terms(weights, biases, n, scales)
         network.apply_linear_update(workspace, linear)
-        axpy = workspace.blas[2]
-        for p, h, (alpha, _) in zip(weights + biases, terms, linear):
-            if h is not None:
-                axpy(h.ravel(), p.ravel(), a=alpha)  # p ← p + α·h in place, one pass
+    else:
+        terms = regularizer.gradient_terms(weights, biases, n)
+        regularizer.before_step(weights, biases, eta, n, state.regularizer_state)
+        if linear is None:
+            grads = network.gradients_from(workspace, _buffers(network, state))
+            grads = grads[0] + grads[1]
+            for g, h in zip(grads, terms):
+                if h is not None:
+                    g += h
+            optimizer.step(weights + biases, grads, decays, state.optimizer_state)
+        else:
+            network.apply_linear_update(workspace, linear)
+            for p, h, (alpha, _) in zip(weights + biases, terms, linear):
+                if h is not None:
+                    kernels.add_scaled(p, h, alpha)  # p ← p + α·h in place, one pass
     regularizer.after_step(weights, biases, eta, n, state.regularizer_state)
 
 

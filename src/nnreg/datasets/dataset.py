@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,8 +68,31 @@ def to_float(
         return out
     if out is None:
         out = np.empty(inputs.shape, dtype)
+    if _division_in_dtype_is_exact(inputs.dtype, float(divisor), np.dtype(dtype)):
+        # casting codes is exact; a division in dtype is 3× faster than a mixed-type one
+        np.copyto(out, inputs)
+        return np.divide(out, out.dtype.type(divisor), out=out)
     # divided in float64, then rounded to dtype: the same numbers as dividing a float64 copy
     return np.divide(inputs, divisor, out=out)
+
+
+@functools.lru_cache(maxsize=64)
+def _division_in_dtype_is_exact(codes: np.dtype, divisor: float, dtype: np.dtype) -> bool:
+    """Whether code / divisor computed in ``dtype`` equals code / divisor computed in float64
+    and rounded to ``dtype``, for every code (the reference conversion).
+
+    Always so in float64. In a narrower type, checked on every value of 8- and 16-bit
+    codes (for MNIST's bytes and 255 it holds); wider codes take the reference path.
+    """
+    if dtype == np.float64:
+        return True
+    if codes.itemsize > 2 or dtype.kind != "f":
+        return False
+    info = np.iinfo(codes)
+    every_code = np.arange(info.min, info.max + 1).astype(codes)
+    reference = np.divide(every_code, divisor).astype(dtype)
+    fast = every_code.astype(dtype) / dtype.type(divisor)
+    return bool(np.array_equal(reference, fast))
 
 
 def make_dataset(

@@ -1,0 +1,207 @@
+"""One-pass elementwise kernels for the L1 updates, compiled with Numba when it is installed.
+
+The L1 rules touch every weight once per mini-batch step with a few comparisons. Written
+with NumPy ufuncs they take several passes over the weights (``np.sign`` alone costs as
+much as three multiplications on this kind of machine), which at a mini-batch of 10 made
+L1 steps up to 1.7× as slow as L2 ones. Each kernel here is one loop over the weights:
+
+* ``scaled_sign(p, c, out)``: out = c·sgn(p), with sgn(0) = 0 (subgradient L1's term);
+* ``add_scaled(p, h, alpha)``: p ← p + α·h, in place (the term joins an SGD step);
+* ``sign_step(p, k)``: p ← p + k·sgn(p), in place (both of the above in one pass);
+* ``soft_threshold_(p, t)``: p ← sgn(p)·max(|p| − t, 0), in place (proximal L1, elastic net);
+* ``cumulative_shrink_(w, applied, total, t)``: Tsuruoka et al.'s cumulative penalty, in place.
+
+With Numba (``pip install "nnreg[fast]"``) they are compiled loops; without it, the NumPy
+functions named ``*_reference`` below run instead. Both give the same numbers bit for bit
+(same operations in the same order, in the arrays' dtype; NaN and inf pass through as
+they do in NumPy) — the tests check it. ``NNREG_NUMBA=0`` in the environment turns the
+compiled kernels off.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+# -- the references: NumPy formulations, also the fallback ------------------------------
+
+
+def scaled_sign_reference(p: np.ndarray, c: float, out: np.ndarray) -> np.ndarray:
+    """out = c·sgn(p)."""
+    np.sign(p, out=out)
+    out *= c
+    return out
+
+
+def sign_step_reference(p: np.ndarray, k: float) -> None:
+    """p ← p + k·sgn(p)."""
+    step = np.sign(p)
+    step *= k
+    p += step
+
+
+def add_scaled_reference(p: np.ndarray, h: np.ndarray, alpha: float) -> None:
+    """p ← p + α·h."""
+    p += alpha * h
+
+
+def soft_threshold_reference(p: np.ndarray, t: float) -> None:
+    """p ← p − clip(p, −t, t): where |p| ≤ t that is p − p, exactly zero."""
+    np.subtract(p, np.clip(p, -t, t), out=p)
+
+
+def cumulative_shrink_reference(
+    w: np.ndarray, applied: np.ndarray, total: np.ndarray, threshold: float
+) -> None:
+    """u ← u + threshold (``total``, a 0-d array); w ← w − clip(w, −owed, owed) with
+    owed = u + sgn(w)·q; q ← q − (that change)."""
+    total += threshold
+    owed = np.sign(w)
+    owed *= applied
+    owed += total
+    change = np.negative(owed)
+    np.maximum(w, change, out=change)
+    np.minimum(change, owed, out=change)
+    w -= change
+    applied -= change
+
+
+# -- the compiled loops ---------------------------------------------------------------
+
+
+def _compile():
+    """The Numba versions of the kernels, or None when Numba is absent or turned off."""
+    if os.environ.get("NNREG_NUMBA", "1") == "0":
+        return None
+    try:
+        import numba
+    except ImportError:
+        return None
+
+    jit = numba.njit(cache=True, nogil=True, boundscheck=False)
+
+    # Each loop body is a chain of selects with no early exit, so LLVM vectorizes it.
+    @jit
+    def scaled_sign(p, c, out):
+        for i in range(p.size):
+            x = p[i]
+            # 0 → 0 and NaN → NaN, as np.sign(x)·c
+            out[i] = c if x > 0 else (-c if x < 0 else x * c)
+
+    @jit
+    def sign_step(p, k):
+        for i in range(p.size):
+            x = p[i]
+            p[i] = (x + k) if x > 0 else ((x - k) if x < 0 else x + x * k)
+
+    @jit
+    def add_scaled(p, h, alpha):
+        for i in range(p.size):
+            p[i] = p[i] + alpha * h[i]
+
+    @jit
+    def soft_threshold(p, t):
+        for i in range(p.size):
+            x = p[i]
+            # |x| ≤ t → x − x, exactly 0; NaN stays NaN
+            p[i] = (x - t) if x > t else ((x + t) if x < -t else x - x)
+
+    @jit
+    def cumulative_shrink(w, applied, total, threshold):
+        total[0] = total[0] + threshold
+        u = total[0]
+        zero = u - u  # 0 in w's dtype (u is finite)
+        for i in range(w.size):
+            x = w[i]
+            q = applied[i]
+            # owed = u + sgn(x)·q, never negative
+            owed = (q + u) if x > 0 else ((-q + u) if x < 0 else (q * zero + u))
+            lower = -owed
+            # clip(x, −owed, owed) as np.minimum(np.maximum(x, −owed), owed): NaN x stays NaN
+            change = lower if x < lower else x
+            change = owed if change > owed else change
+            w[i] = x - change
+            applied[i] = q - change
+
+    return scaled_sign, add_scaled, soft_threshold, cumulative_shrink, sign_step
+
+
+_COMPILED = None
+_LOOKED = False
+
+
+def _kernels():
+    global _COMPILED, _LOOKED
+    if not _LOOKED:
+        _COMPILED, _LOOKED = _compile(), True
+    return _COMPILED
+
+
+def compiled() -> bool:
+    """Whether the Numba kernels are in use."""
+    return _kernels() is not None
+
+
+def _flat(*arrays: np.ndarray) -> list[np.ndarray] | None:
+    """1-D views of C-contiguous arrays of one dtype, or None (then NumPy does the work)."""
+    dtype = arrays[0].dtype
+    if any(not a.flags.c_contiguous or a.dtype != dtype for a in arrays):
+        return None
+    return [a.reshape(-1) for a in arrays]
+
+
+# -- the public kernels: compiled when possible, else the reference ---------------------
+
+
+def scaled_sign(p: np.ndarray, c: float, out: np.ndarray) -> np.ndarray:
+    """out = c·sgn(p) with sgn(0) = 0; returns ``out``."""
+    kernels = _kernels()
+    flat = _flat(p, out) if kernels else None
+    if flat is None:
+        return scaled_sign_reference(p, c, out)
+    kernels[0](flat[0], p.dtype.type(c), flat[1])
+    return out
+
+
+def sign_step(p: np.ndarray, k: float) -> None:
+    """p ← p + k·sgn(p), in place (sgn(0) = 0): subgradient L1's term joined to the weights."""
+    kernels = _kernels()
+    flat = _flat(p) if kernels else None
+    if flat is None:
+        sign_step_reference(p, k)
+        return
+    kernels[4](flat[0], p.dtype.type(k))
+
+
+def add_scaled(p: np.ndarray, h: np.ndarray, alpha: float) -> None:
+    """p ← p + α·h, in place."""
+    kernels = _kernels()
+    flat = _flat(p, h) if kernels else None
+    if flat is None:
+        add_scaled_reference(p, h, alpha)
+        return
+    kernels[1](flat[0], flat[1], p.dtype.type(alpha))
+
+
+def soft_threshold_(p: np.ndarray, t: float) -> None:
+    """p ← sgn(p)·max(|p| − t, 0), in place, for a scalar threshold t ≥ 0."""
+    kernels = _kernels()
+    flat = _flat(p) if kernels else None
+    if flat is None:
+        soft_threshold_reference(p, t)
+        return
+    kernels[2](flat[0], p.dtype.type(t))
+
+
+def cumulative_shrink_(
+    w: np.ndarray, applied: np.ndarray, total: np.ndarray, threshold: float
+) -> None:
+    """One step of the cumulative L1 penalty, in place: the penalty so far u (``total``,
+    a 0-d array) grows by ``threshold``, then ``w`` shrinks and ``applied`` follows."""
+    kernels = _kernels()
+    flat = _flat(w, applied, total) if kernels else None
+    if flat is None:
+        cumulative_shrink_reference(w, applied, total, threshold)
+        return
+    kernels[3](flat[0], flat[1], flat[2], w.dtype.type(threshold))
