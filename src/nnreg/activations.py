@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
-
 SIGMOID_BY_EXP_FROM = 4096
 """Arrays of at least this many elements take sigmoid's NumPy-exp form (see ``sigmoid``)."""
 

@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from nnreg.datasets.dataset import Dataset, make_dataset, to_float
 from nnreg import kernels
+from nnreg.datasets.dataset import Dataset, make_dataset, to_float
 from nnreg.monitors import EpochContext, Monitor, default_monitors
 from nnreg.network import Network, Workspace
 from nnreg.optimizers import Optimizer
