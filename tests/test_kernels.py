@@ -126,3 +126,23 @@ def test_training_with_and_without_numba_gives_the_same_bits():
         return out.stdout
 
     assert run("1") == run("0")
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("code_dtype", [np.uint8, np.uint16, np.int32])
+@pytest.mark.parametrize("divisor", [255.0, 3.3, 1e-3])
+def test_one_pass_gather_equals_the_reference_conversion(dtype, code_dtype, divisor):
+    from nnreg.datasets.dataset import to_float
+    from nnreg.training import BatchGatherer
+
+    rng = np.random.default_rng(0)
+    top = min(np.iinfo(code_dtype).max, 70_000)
+    codes = rng.integers(0, top, size=(50, 12)).astype(code_dtype)
+    targets = np.eye(3)[rng.integers(0, 3, size=50)]
+    gather = BatchGatherer(codes, targets, divisor, dtype)
+    rows = rng.permutation(50)[:17]
+    x, y = gather(rows)
+    reference = to_float(codes[rows], divisor, np.dtype(dtype))
+    assert x.dtype == dtype and np.array_equal(x, reference)
+    assert np.array_equal(y, targets[rows])

@@ -1,4 +1,5 @@
-"""One-pass elementwise kernels for the L1 updates, compiled with Numba when it is installed.
+"""One-pass kernels for the L1 updates and the mini-batch gather, compiled with Numba when
+it is installed.
 
 The L1 rules touch every weight once per mini-batch step with a few comparisons. Written
 with NumPy ufuncs they take several passes over the weights (``np.sign`` alone costs as
@@ -9,7 +10,9 @@ L1 steps up to 1.7× as slow as L2 ones. Each kernel here is one loop over the w
 * ``add_scaled(p, h, alpha)``: p ← p + α·h, in place (the term joins an SGD step);
 * ``sign_step(p, k)``: p ← p + k·sgn(p), in place (both of the above in one pass);
 * ``soft_threshold_(p, t)``: p ← sgn(p)·max(|p| − t, 0), in place (proximal L1, elastic net);
-* ``cumulative_shrink_(w, applied, total, t)``: Tsuruoka et al.'s cumulative penalty, in place.
+* ``cumulative_shrink_(w, applied, total, t)``: Tsuruoka et al.'s cumulative penalty, in place;
+* ``gather_divided(codes, rows, divisor, out)``: a mini-batch of integer-coded inputs
+  (MNIST's bytes) gathered and divided in one pass instead of three.
 
 With Numba (``pip install "nnreg[fast]"``) they are compiled loops; without it, the NumPy
 functions named ``*_reference`` below run instead. Both give the same numbers bit for bit
@@ -124,7 +127,16 @@ def _compile():
             w[i] = x - change
             applied[i] = q - change
 
-    return scaled_sign, add_scaled, soft_threshold, cumulative_shrink, sign_step
+    @jit
+    def gather_divided(codes, rows, divisor, out):
+        for e in range(rows.shape[0]):
+            source = codes[rows[e]]
+            target = out[e]
+            for j in range(source.shape[0]):
+                # computed in the type of code / divisor, then stored in out's dtype
+                target[j] = source[j] / divisor
+
+    return scaled_sign, add_scaled, soft_threshold, cumulative_shrink, sign_step, gather_divided
 
 
 _COMPILED = None
@@ -205,3 +217,17 @@ def cumulative_shrink_(
         cumulative_shrink_reference(w, applied, total, threshold)
         return
     kernels[3](flat[0], flat[1], flat[2], w.dtype.type(threshold))
+
+
+def gather_divided(codes: np.ndarray, rows: np.ndarray, divisor, out: np.ndarray) -> bool:
+    """out[i] = codes[rows[i]] / divisor, in one pass; False (nothing done) without Numba.
+
+    ``divisor`` is a NumPy scalar whose type sets the arithmetic (float64, or the output's
+    dtype where that gives the same numbers; see :func:`nnreg.datasets.dataset.to_float`).
+    ``rows`` must be valid row indices.
+    """
+    kernels = _kernels()
+    if kernels is None or not (codes.flags.c_contiguous and out.flags.c_contiguous):
+        return False
+    kernels[5](codes, rows, divisor, out)
+    return True

@@ -28,7 +28,12 @@ from typing import Any
 import numpy as np
 
 from nnreg import kernels
-from nnreg.datasets.dataset import Dataset, make_dataset, to_float
+from nnreg.datasets.dataset import (
+    Dataset,
+    division_in_dtype_is_exact,
+    make_dataset,
+    to_float,
+)
 from nnreg.monitors import EpochContext, Monitor, default_monitors
 from nnreg.network import Network, Workspace
 from nnreg.optimizers import Optimizer
@@ -131,7 +136,8 @@ class BatchGatherer:
     """Copies the rows of a mini-batch into buffers reused from one batch to the next.
 
     Integer-coded inputs (see :class:`~nnreg.datasets.Dataset`) are gathered as codes and
-    divided into a float buffer of ``dtype``.
+    divided into a float buffer of ``dtype`` — in one pass with the compiled kernel of
+    :mod:`nnreg.kernels` when Numba is installed, the same numbers either way.
     """
 
     def __init__(
@@ -141,6 +147,11 @@ class BatchGatherer:
         self.input_divisor = input_divisor
         self.dtype = np.dtype(dtype or targets.dtype)
         self.coded = inputs.dtype.kind in "ui"
+        # the divisor's type sets the arithmetic of the one-pass gather: as in to_float
+        exact = self.coded and division_in_dtype_is_exact(
+            inputs.dtype, float(input_divisor), self.dtype
+        )
+        self.typed_divisor = (self.dtype if exact else np.dtype(np.float64)).type(input_divisor)
         self.buffers: dict[int, tuple[np.ndarray, ...]] = {}
 
     def __call__(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -158,6 +169,8 @@ class BatchGatherer:
         if not self.coded:
             np.take(self.inputs, rows, axis=0, out=raw, mode="clip")
             return raw, y
+        if kernels.gather_divided(self.inputs, rows, self.typed_divisor, x):
+            return x, y
         np.take(self.inputs, rows, axis=0, out=raw, mode="clip")
         return to_float(raw, self.input_divisor, self.dtype, out=x), y
 

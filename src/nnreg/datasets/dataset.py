@@ -68,7 +68,7 @@ def to_float(
         return out
     if out is None:
         out = np.empty(inputs.shape, dtype)
-    if _division_in_dtype_is_exact(inputs.dtype, float(divisor), np.dtype(dtype)):
+    if division_in_dtype_is_exact(inputs.dtype, float(divisor), np.dtype(dtype)):
         # casting codes is exact; a division in dtype is 3× faster than a mixed-type one
         np.copyto(out, inputs)
         return np.divide(out, out.dtype.type(divisor), out=out)
@@ -77,7 +77,7 @@ def to_float(
 
 
 @functools.lru_cache(maxsize=64)
-def _division_in_dtype_is_exact(codes: np.dtype, divisor: float, dtype: np.dtype) -> bool:
+def division_in_dtype_is_exact(codes: np.dtype, divisor: float, dtype: np.dtype) -> bool:
     """Whether code / divisor computed in ``dtype`` equals code / divisor computed in float64
     and rounded to ``dtype``, for every code (the reference conversion).
 
