@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import statistics
 import subprocess
 import sys
 import time
@@ -40,6 +41,7 @@ from nnreg.datasets.mnist import load_mnist  # noqa: E402
 
 ETA, LMBDA, SEED = 0.5, 5.0, 0
 IDLE_BEFORE_RUN = 0.5  # seconds: see measure_round_robin
+REGULARIZER_REPEATS = 5  # interleaved epochs of the regularizers against L2
 
 
 def flops_per_example(sizes: list[int]) -> int:
@@ -80,6 +82,45 @@ def run_nnreg(data, sizes, weights, biases, batch, regularizer):
         monitors=[],
     )
     return network.weights
+
+
+def time_regularizers_interleaved(data, weights, biases, batch, regularizers, block=100):
+    """One epoch per regularizer, stepped in turns of ``block`` mini-batches (in a shuffled
+    order each turn), so every regularizer meets the same spells of the machine: seconds
+    of training per regularizer, and its final weights.
+
+    The steps are exactly ``nnreg.train``'s (same gatherer, same ``training_step``, same
+    order of examples), which the caller checks by comparing the weights.
+    """
+    from nnreg.training import BatchGatherer, TrainingState, training_step
+
+    order = np.random.default_rng(SEED).permutation(len(data))
+    runs = {}
+    for name, regularizer in regularizers.items():
+        network = nnreg.Network.from_parameters(
+            [w.copy() for w in weights], [b.copy() for b in biases]
+        )
+        optimizer = nnreg.SGD(ETA)
+        state = TrainingState(
+            optimizer.init_state(network.weights + network.biases),
+            regularizer.init_state(network.weights, network.biases),
+            None,
+        )
+        gather = BatchGatherer(data.inputs, data.targets, data.input_divisor, network.dtype)
+        runs[name] = (network, optimizer, regularizer, state, gather)
+    seconds = dict.fromkeys(regularizers, 0.0)
+    turns = np.random.default_rng(SEED)
+    n = len(data)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for first in range(0, n, batch * block):
+            for name in turns.permutation(list(regularizers)):
+                network, optimizer, regularizer, state, gather = runs[name]
+                started = time.perf_counter()
+                for start in range(first, min(first + batch * block, n), batch):
+                    inputs, targets = gather(order[start : start + batch])
+                    training_step(network, inputs, targets, optimizer, regularizer, n, state)
+                seconds[name] += time.perf_counter() - started
+    return seconds, {name: run[0].weights for name, run in runs.items()}
 
 
 def run_plain_numpy(data, sizes, weights, biases, batch, order):
@@ -184,13 +225,19 @@ def measure_round_robin(jobs, repeats):
     and PyTorch use NumPy's or their own BLAS, nnreg SciPy's) would otherwise take one of the
     two cores from the next one — up to half its speed at a mini-batch of 1000.
 
-    ``jobs`` maps a name to (run, args, examples). Returns per name the rates and the
-    result of the last run.
+    The order of the jobs is shuffled (seeded) in every round, so a job is not always
+    timed at the same point of a periodic slowdown of the machine.
+
+    ``jobs`` maps a name to (run, args, examples). Returns per name the rates, the seconds
+    of every round, and the result of the last run.
     """
     seconds = {name: [] for name in jobs}
     results = {name: run(*args) for name, (run, args, _) in jobs.items()}
+    shuffle = np.random.default_rng(SEED)
+    names = list(jobs)
     for _ in range(repeats):
-        for name, (run, args, _) in jobs.items():
+        for name in shuffle.permutation(names):
+            run, args, _ = jobs[name]
             time.sleep(IDLE_BEFORE_RUN)
             started = time.perf_counter()
             results[name] = run(*args)
@@ -199,10 +246,39 @@ def measure_round_robin(jobs, repeats):
         name: {
             "implementation": name,
             "examples_per_second": summary([jobs[name][2] / s for s in seconds[name]]),
+            "seconds": seconds[name],
         }
         for name in jobs
     }
     return rows, results
+
+
+def regularizer_rows(data, weights, biases, batch, regularizers, repeats):
+    """Every regularizer against L2, interleaved (see ``time_regularizers_interleaved``):
+    examples/s, and the median over the repeats of (its time ÷ L2's time). Each one's
+    weights must equal those ``nnreg.train`` gives."""
+    regularizers = {"L2": nnreg.L2(LMBDA), **regularizers}
+    seconds = {name: [] for name in regularizers}
+    time_regularizers_interleaved(data.head(2000), weights, biases, batch, regularizers)  # warm
+    for _ in range(max(repeats, REGULARIZER_REPEATS)):
+        took, final = time_regularizers_interleaved(data, weights, biases, batch, regularizers)
+        for name, value in took.items():
+            seconds[name].append(value)
+    rows = {}
+    for name, regularizer in regularizers.items():
+        trained = run_nnreg(data, None, weights, biases, batch, regularizer)
+        label = f"nnreg, {name}" + (" (timed with the regularizers)" if name == "L2" else "")
+        rows[label] = {
+            "implementation": label,
+            "examples_per_second": summary([len(data) / t for t in seconds[name]]),
+            "seconds": seconds[name],
+            "l2_over_this": statistics.median(
+                mine / theirs for mine, theirs in zip(seconds[name], seconds["L2"])
+            ),
+            "max_weight_difference": agree(trained, final[name]),
+            "same_as_train": all(np.array_equal(a, b) for a, b in zip(trained, final[name])),
+        }
+    return rows
 
 
 def agree(reference, other) -> float:
@@ -237,16 +313,7 @@ def case(data, sizes, batch, dtype, repeats, with_torch, book_examples, extra_re
         book_check = run_nnreg(typed.head(book_examples), *common, nnreg.L2(LMBDA))
     rows, results = measure_round_robin(jobs, repeats)
     if extra_regularizers:
-        # nnreg against itself: the regularizers take turns with L2 alone, so the other
-        # implementations' BLAS threads cannot tilt these ratios
-        own = {"nnreg, L2": (run_nnreg, (typed, *common, nnreg.L2(LMBDA)), n)}
-        for label, regularizer in extra_regularizers.items():
-            own[f"nnreg, {label}"] = (run_nnreg, (typed, *common, regularizer), n)
-        own_rows, _ = measure_round_robin(own, repeats)
-        l2_rate = own_rows.pop("nnreg, L2")["examples_per_second"]["median"]
-        for row in own_rows.values():
-            row["l2_over_this"] = l2_rate / row["examples_per_second"]["median"]
-        rows.update(own_rows)
+        rows.update(regularizer_rows(typed, weights, biases, batch, extra_regularizers, repeats))
     tolerance = 1e-8 if dtype == "float64" else 2e-3
     for name in ("plain NumPy step", "PyTorch autograd + optim.SGD", "book per-example loop"):
         if name in rows:
@@ -256,7 +323,9 @@ def case(data, sizes, batch, dtype, repeats, with_torch, book_examples, extra_re
         rows["book per-example loop"]["examples"] = book_examples
     ours = rows["nnreg"]["examples_per_second"]["median"]
     for row in rows.values():
-        row["agrees"] = bool(row.get("max_weight_difference", 0.0) <= tolerance)
+        row["agrees"] = bool(
+            row.get("max_weight_difference", 0.0) <= tolerance and row.get("same_as_train", True)
+        )
         row["ratio_nnreg_over_this"] = ours / row["examples_per_second"]["median"]
     return {"sizes": sizes, "batch": batch, "dtype": dtype, "rows": list(rows.values())}
 

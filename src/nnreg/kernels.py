@@ -155,12 +155,16 @@ def compiled() -> bool:
     return _kernels() is not None
 
 
-def _flat(*arrays: np.ndarray) -> list[np.ndarray] | None:
-    """1-D views of C-contiguous arrays of one dtype, or None (then NumPy does the work)."""
-    dtype = arrays[0].dtype
-    if any(not a.flags.c_contiguous or a.dtype != dtype for a in arrays):
-        return None
-    return [a.reshape(-1) for a in arrays]
+def _usable(p: np.ndarray, *others: np.ndarray) -> bool:
+    """Whether the compiled kernels may work on these arrays: C-contiguous (then ``ravel``
+    gives views, so in-place writes land in them) and of one dtype. Cheap: it runs at every
+    step."""
+    if not p.flags.c_contiguous:
+        return False
+    for other in others:
+        if not other.flags.c_contiguous or other.dtype != p.dtype:
+            return False
+    return True
 
 
 # -- the public kernels: compiled when possible, else the reference ---------------------
@@ -168,42 +172,38 @@ def _flat(*arrays: np.ndarray) -> list[np.ndarray] | None:
 
 def scaled_sign(p: np.ndarray, c: float, out: np.ndarray) -> np.ndarray:
     """out = c·sgn(p) with sgn(0) = 0; returns ``out``."""
-    kernels = _kernels()
-    flat = _flat(p, out) if kernels else None
-    if flat is None:
+    kernels = _COMPILED if _LOOKED else _kernels()
+    if kernels is None or not _usable(p, out):
         return scaled_sign_reference(p, c, out)
-    kernels[0](flat[0], p.dtype.type(c), flat[1])
+    kernels[0](p.ravel(), p.dtype.type(c), out.ravel())
     return out
 
 
 def sign_step(p: np.ndarray, k: float) -> None:
     """p ← p + k·sgn(p), in place (sgn(0) = 0): subgradient L1's term joined to the weights."""
-    kernels = _kernels()
-    flat = _flat(p) if kernels else None
-    if flat is None:
+    kernels = _COMPILED if _LOOKED else _kernels()
+    if kernels is None or not _usable(p):
         sign_step_reference(p, k)
-        return
-    kernels[4](flat[0], p.dtype.type(k))
+    else:
+        kernels[4](p.ravel(), p.dtype.type(k))
 
 
 def add_scaled(p: np.ndarray, h: np.ndarray, alpha: float) -> None:
     """p ← p + α·h, in place."""
-    kernels = _kernels()
-    flat = _flat(p, h) if kernels else None
-    if flat is None:
+    kernels = _COMPILED if _LOOKED else _kernels()
+    if kernels is None or not _usable(p, h):
         add_scaled_reference(p, h, alpha)
-        return
-    kernels[1](flat[0], flat[1], p.dtype.type(alpha))
+    else:
+        kernels[1](p.ravel(), h.ravel(), p.dtype.type(alpha))
 
 
 def soft_threshold_(p: np.ndarray, t: float) -> None:
     """p ← sgn(p)·max(|p| − t, 0), in place, for a scalar threshold t ≥ 0."""
-    kernels = _kernels()
-    flat = _flat(p) if kernels else None
-    if flat is None:
+    kernels = _COMPILED if _LOOKED else _kernels()
+    if kernels is None or not _usable(p):
         soft_threshold_reference(p, t)
-        return
-    kernels[2](flat[0], p.dtype.type(t))
+    else:
+        kernels[2](p.ravel(), p.dtype.type(t))
 
 
 def cumulative_shrink_(
@@ -211,12 +211,11 @@ def cumulative_shrink_(
 ) -> None:
     """One step of the cumulative L1 penalty, in place: the penalty so far u (``total``,
     a 0-d array) grows by ``threshold``, then ``w`` shrinks and ``applied`` follows."""
-    kernels = _kernels()
-    flat = _flat(w, applied, total) if kernels else None
-    if flat is None:
+    kernels = _COMPILED if _LOOKED else _kernels()
+    if kernels is None or not _usable(w, applied, total):
         cumulative_shrink_reference(w, applied, total, threshold)
-        return
-    kernels[3](flat[0], flat[1], flat[2], w.dtype.type(threshold))
+    else:
+        kernels[3](w.ravel(), applied.ravel(), total.ravel(), w.dtype.type(threshold))
 
 
 def gather_divided(codes: np.ndarray, rows: np.ndarray, divisor, out: np.ndarray) -> bool:
@@ -226,7 +225,7 @@ def gather_divided(codes: np.ndarray, rows: np.ndarray, divisor, out: np.ndarray
     dtype where that gives the same numbers; see :func:`nnreg.datasets.dataset.to_float`).
     ``rows`` must be valid row indices.
     """
-    kernels = _kernels()
+    kernels = _COMPILED if _LOOKED else _kernels()
     if kernels is None or not (codes.flags.c_contiguous and out.flags.c_contiguous):
         return False
     kernels[5](codes, rows, divisor, out)

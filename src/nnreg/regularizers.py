@@ -218,6 +218,11 @@ class Regularizer:
         the weights before the step and the step stays one BLAS call. Forms the terms with
         ``gradient_terms``; L1 does it in one pass over the weights instead.
         """
+        if (
+            type(self)._gradient_term is Regularizer._gradient_term
+            and type(self).gradient_terms is Regularizer.gradient_terms
+        ):
+            return  # no term (L2, the proximal rules, …): nothing to do, cheaply
         terms = self.gradient_terms(weights, biases, training_set_size)
         for p, h, s in zip(weights + biases, terms, scales):
             if h is not None:
