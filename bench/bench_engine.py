@@ -192,10 +192,17 @@ def run_book(data, sizes, weights, biases, batch, order):
     return net.weights
 
 
-def book_pairs(data) -> network2.ExampleList:
-    """The (x, y) columns the book's loader gives, as ``nnreg.mnist_loader`` hands them out."""
+def book_pairs(data, codes) -> network2.ExampleList:
+    """The (x, y) columns the book's loader gives, as ``nnreg.mnist_loader`` hands them out
+    (with the images' bytes, ``codes``)."""
     pairs = [(x.reshape(-1, 1), y.reshape(-1, 1)) for x, y in zip(data.inputs, data.targets)]
-    return network2.ExampleList(pairs, data.inputs, data.targets)
+    return network2.ExampleList(
+        pairs,
+        data.inputs,
+        data.targets,
+        codes.inputs if codes.coded else None,
+        codes.input_divisor,
+    )
 
 
 def run_network2(pairs, sizes, weights, biases, batch, order):
@@ -309,7 +316,11 @@ def case(data, sizes, batch, dtype, repeats, with_torch, book_examples, extra_re
             (floats.head(book_examples), *common, sub_order),
             book_examples,
         )
-        jobs["nnreg.network2 front"] = (run_network2, (book_pairs(floats), *common, order), n)
+        jobs["nnreg.network2 front"] = (
+            run_network2,
+            (book_pairs(floats, typed), *common, order),
+            n,
+        )
         book_check = run_nnreg(typed.head(book_examples), *common, nnreg.L2(LMBDA))
     rows, results = measure_round_robin(jobs, repeats)
     if extra_regularizers:
@@ -402,13 +413,27 @@ def markdown(results) -> str:
     bound = results["compute_bound"]
     lines += [
         "",
-        "| dtype | GEMM peak (GFLOP/s) | compute bound [784, 30, 10] (examples/s) |",
-        "|---|---|---|",
+        "| dtype | GEMM peak, best of the run (GFLOP/s) | its measurements | compute bound "
+        "[784, 30, 10] / [784, 100, 10] (examples/s) |",
+        "|---|---|---|---|",
     ]
     for dtype in ("float64", "float32"):
+        measured = bound[dtype].get("gflops_measured", [bound[dtype]["gflops"]])
         lines.append(
-            f"| {dtype} | {bound[dtype]['gflops']:.1f} | "
-            f"{bound[dtype]['examples_per_second_784_30_10']:,.0f} |"
+            f"| {dtype} | {bound[dtype]['gflops']:.1f} | {min(measured):.0f} – "
+            f"{max(measured):.0f} | {bound[dtype]['examples_per_second_784_30_10']:,.0f} / "
+            f"{bound[dtype]['examples_per_second_784_100_10']:,.0f} |"
+        )
+    lines += [
+        "",
+        "| sizes | batch | dtype | nnreg (examples/s) | share of the compute bound |",
+        "|---|---|---|---|---|",
+    ]
+    for item in results["cases"]:
+        lines.append(
+            f"| {item['sizes']} | {item['batch']} | {item['dtype']} | "
+            f"{item['rows'][0]['examples_per_second']['median']:,.0f} | "
+            f"{item['fraction_of_compute_bound']:.1%} |"
         )
     if "memory" in results:
         memory = results["memory"]
@@ -457,22 +482,17 @@ def main(argv=None) -> int:
         "none": nnreg.NoRegularization(),
     }
     results = {"machine": machine(), "examples": len(mnist), "cases": []}
-    peaks = {dtype: gemm_peak(dtype) for dtype in ("float64", "float32")}
-    results["compute_bound"] = {
-        dtype: {
-            "gflops": peak,
-            "examples_per_second_784_30_10": peak * 1e9 / flops_per_example([784, 30, 10]),
-            "examples_per_second_784_100_10": peak * 1e9 / flops_per_example([784, 100, 10]),
-        }
-        for dtype, peak in peaks.items()
-    }
+    # The GEMM peak is measured before every case and the best value of the run is the
+    # hardware limit: a slow spell of the machine during one measurement must not lower
+    # the bound (and so flatter the engine's share of it).
+    peak_runs = {dtype: [] for dtype in ("float64", "float32")}
     for sizes, batch, dtype in grid:
+        for kind in peak_runs:
+            peak_runs[kind].append(gemm_peak(kind))
         first = sizes == [784, 30, 10] and batch == 10 and dtype == "float64"
         item = case(
             mnist, sizes, batch, dtype, repeats, with_torch, book_examples, extra if first else None
         )
-        flops = flops_per_example(sizes) * item["rows"][0]["examples_per_second"]["median"]
-        item["fraction_of_compute_bound"] = flops / (peaks[dtype] * 1e9)
         results["cases"].append(item)
         print(
             f"{sizes} batch {batch:>4} {dtype}: nnreg "
@@ -483,6 +503,20 @@ def main(argv=None) -> int:
             ),
             flush=True,
         )
+    peaks = {dtype: max(values) for dtype, values in peak_runs.items()}
+    results["compute_bound"] = {
+        dtype: {
+            "gflops": peak,
+            "gflops_measured": peak_runs[dtype],
+            "examples_per_second_784_30_10": peak * 1e9 / flops_per_example([784, 30, 10]),
+            "examples_per_second_784_100_10": peak * 1e9 / flops_per_example([784, 100, 10]),
+        }
+        for dtype, peak in peaks.items()
+    }
+    for item in results["cases"]:
+        rate = item["rows"][0]["examples_per_second"]["median"]
+        flops = flops_per_example(item["sizes"]) * rate
+        item["fraction_of_compute_bound"] = flops / (peaks[item["dtype"]] * 1e9)
     if not args.quick:
         results["memory"] = peak_memory_of_nnreg_train(args.data_dir)
     write_json(args.out / "performance.json", results)

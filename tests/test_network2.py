@@ -232,3 +232,37 @@ def test_a_learners_own_cost_class_works_like_in_the_book(wrapped):
     assert ours.total_cost(data, 5.0, convert=True) == pytest.approx(
         theirs.total_cost(data, 5.0, convert=True), rel=1e-12
     )
+
+
+def test_sgd_from_the_loaders_bytes_gives_the_same_bits_as_from_a_plain_list(
+    wrapped, capsys, monkeypatch
+):
+    """mnist_loader's list carries the images as bytes too; SGD gathers from them, and must
+    train exactly as from the float columns of an ordinary list of the same pairs."""
+    training = wrapped[0]
+    assert training.codes is not None and training.codes.dtype == np.uint8
+    subset = network2.ExampleList(
+        training[:3000],
+        training.inputs[:3000],
+        training.targets[:3000],
+        training.codes[:3000],
+        training.divisor,
+    )
+    sources = []
+
+    class RecordingGatherer(network2.BatchGatherer):
+        def __init__(self, inputs, *rest):
+            sources.append(inputs.dtype)
+            super().__init__(inputs, *rest)
+
+    monkeypatch.setattr(network2, "BatchGatherer", RecordingGatherer)
+    results = []
+    for data in (subset, list(subset)):
+        ours, _ = twin_networks()
+        random.seed(5)
+        ours.SGD(data, 2, 10, 0.5, lmbda=5.0)
+        results.append(ours.weights + ours.biases)
+    assert sources == [np.uint8, np.float64]
+    for from_bytes, from_floats in zip(*results):
+        assert np.array_equal(from_bytes, from_floats)
+    capsys.readouterr()

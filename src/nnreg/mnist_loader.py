@@ -39,8 +39,15 @@ def load_data_wrapper(folder=None):
     training_inputs = [np.reshape(x, (784, 1)) for x in tr_d[0]]
     one_hot = np.eye(10)[tr_d[1]]
     training_results = [np.reshape(y, (10, 1)) for y in one_hot]
-    # also kept as matrices, which network2's SGD then uses without copying
-    training_data = ExampleList(zip(training_inputs, training_results), tr_d[0], one_hot)
+    # also kept as matrices (and the images as bytes), which network2's SGD then uses
+    # without copying
+    training_data = ExampleList(
+        zip(training_inputs, training_results),
+        tr_d[0],
+        one_hot,
+        splits["training"].inputs if splits["training"].coded else None,
+        splits["training"].input_divisor,
+    )
     validation_data = [(np.reshape(x, (784, 1)), int(y)) for x, y in zip(va_d[0], va_d[1])]
     test_data = [(np.reshape(x, (784, 1)), int(y)) for x, y in zip(te_d[0], te_d[1])]
     return training_data, validation_data, test_data
