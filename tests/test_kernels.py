@@ -86,6 +86,17 @@ def test_cumulative_shrink_matches_numpy(dtype, data):
 
 
 @needs_numba
+def test_the_kernels_compile_wherever_numba_is_installed():
+    """A kernel that fails to compile turns all of them off (and would skip the tests
+    above): with Numba installed and not turned off, they must be in use."""
+    import importlib.util
+    import os
+
+    if importlib.util.find_spec("numba") is None or os.environ.get("NNREG_NUMBA") == "0":
+        pytest.skip("Numba not installed or turned off")
+    assert kernels.compiled()
+
+
 def test_non_contiguous_arrays_take_the_numpy_path():
     p = np.arange(-10.0, 10.0).reshape(4, 5).T  # a transposed view
     expected = p.copy()
@@ -138,11 +149,15 @@ def test_one_pass_gather_equals_the_reference_conversion(dtype, code_dtype, divi
 
     rng = np.random.default_rng(0)
     top = min(np.iinfo(code_dtype).max, 70_000)
-    codes = rng.integers(0, top, size=(50, 12)).astype(code_dtype)
-    targets = np.eye(3)[rng.integers(0, 3, size=50)]
-    gather = BatchGatherer(codes, targets, divisor, dtype)
-    rows = rng.permutation(50)[:17]
-    x, y = gather(rows)
-    reference = to_float(codes[rows], divisor, np.dtype(dtype))
-    assert x.dtype == dtype and np.array_equal(x, reference)
-    assert np.array_equal(y, targets[rows])
+    # rows narrower and wider than a cache line; batches shorter and longer than the
+    # prefetch distance of the compiled gather
+    for width in (12, 200):
+        codes = rng.integers(0, top, size=(50, width)).astype(code_dtype)
+        targets = np.eye(3)[rng.integers(0, 3, size=50)]
+        gather = BatchGatherer(codes, targets, divisor, dtype)
+        for count in (1, kernels.GATHER_AHEAD - 1, kernels.GATHER_AHEAD, 17, 50):
+            rows = rng.permutation(50)[:count]
+            x, y = gather(rows)
+            reference = to_float(codes[rows], divisor, np.dtype(dtype))
+            assert x.dtype == dtype and np.array_equal(x, reference)
+            assert np.array_equal(y, targets[rows])

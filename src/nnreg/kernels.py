@@ -14,6 +14,13 @@ L1 steps up to 1.7× as slow as L2 ones. Each kernel here is one loop over the w
 * ``gather_divided(codes, rows, divisor, out)``: a mini-batch of integer-coded inputs
   (MNIST's bytes) gathered and divided in one pass instead of three.
 
+The gather reads rows scattered over the data set, so it waits on memory: at a mini-batch of
+1000 about half its time went to cache misses. The compiled gather asks the processor for
+each row a few rows before it converts it (LLVM's prefetch hint, which changes no value), so
+the loads overlap: one gather of 1000 MNIST rows went from ~270 µs to ~150 µs, an epoch at
+batch 1000 in float32 ~10 % faster. Asking, in the same way, for the next mini-batch's rows
+while the current one trains measured no faster and was left out.
+
 With Numba (``pip install "nnreg[fast]"``) they are compiled loops; without it, the NumPy
 functions named ``*_reference`` below run instead. Both give the same numbers bit for bit
 (same operations in the same order, in the arrays' dtype; NaN and inf pass through as
@@ -83,6 +90,7 @@ def _compile():
         return None
 
     jit = numba.njit(cache=True, nogil=True, boundscheck=False)
+    prefetch_row = _prefetch_intrinsic(numba)
 
     # Each loop body is a chain of selects with no early exit, so LLVM vectorizes it.
     @jit
@@ -129,14 +137,73 @@ def _compile():
 
     @jit
     def gather_divided(codes, rows, divisor, out):
-        for e in range(rows.shape[0]):
+        n = rows.shape[0]
+        for e in range(min(GATHER_AHEAD, n)):
+            prefetch_row(codes, rows[e])
+        for e in range(n):
+            if e + GATHER_AHEAD < n:
+                prefetch_row(codes, rows[e + GATHER_AHEAD])
             source = codes[rows[e]]
             target = out[e]
             for j in range(source.shape[0]):
                 # computed in the type of code / divisor, then stored in out's dtype
                 target[j] = source[j] / divisor
 
-    return scaled_sign, add_scaled, soft_threshold, cumulative_shrink, sign_step, gather_divided
+    kernels = (
+        scaled_sign,
+        add_scaled,
+        soft_threshold,
+        cumulative_shrink,
+        sign_step,
+        gather_divided,
+    )
+    try:  # the prefetch hint is lowered by hand: should this LLVM refuse it, do without Numba
+        gather_divided(np.zeros((2, 8), np.uint8), np.zeros(1, np.int64), 1.0, np.empty((1, 8)))
+    except Exception:  # noqa: BLE001  any compilation failure means: no compiled kernels
+        return None
+    return kernels
+
+
+GATHER_AHEAD = 4  # rows: the gather asks for row e + 4 while it converts row e
+
+
+def _prefetch_intrinsic(numba):
+    """``prefetch_row(array, row)``: LLVM's prefetch hint (x86 ``prefetcht0``, AArch64
+    ``prfm``) for every 64-byte line of ``array[row]``, a row of a C-contiguous 2-D array.
+    A prefetch never faults and changes no value; it only starts a load early."""
+    from llvmlite import ir
+    from numba.core import cgutils, types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def prefetch_row(typingctx, array, row):
+        def codegen(context, builder, signature, args):
+            array_type = signature.args[0]
+            view = context.make_array(array_type)(context, builder, args[0])
+            zero = context.get_constant(types.intp, 0)
+            first = cgutils.get_item_pointer(context, builder, array_type, view, [args[1], zero])
+            byte_pointer = ir.IntType(8).as_pointer()
+            base = builder.bitcast(first, byte_pointer)
+            i32 = ir.IntType(32)
+            # llvm.prefetch is overloaded on the pointer type: "p0" (opaque pointers) or
+            # "p0i8" (typed pointers, older LLVM)
+            suffix = "p0" if str(base.type) == "ptr" else "p0i8"
+            prefetch = cgutils.get_or_insert_function(
+                builder.module,
+                ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]),
+                f"llvm.prefetch.{suffix}",
+            )
+            itemsize = context.get_constant(types.intp, array_type.dtype.bitwidth // 8)
+            length = builder.mul(builder.extract_value(view.shape, 1), itemsize)
+            line = context.get_constant(types.intp, 64)
+            with cgutils.for_range_slice(builder, zero, length, line) as (offset, _):
+                # read (0), keep in all cache levels (3), data cache (1)
+                builder.call(prefetch, [builder.gep(base, [offset]), i32(0), i32(3), i32(1)])
+            return context.get_dummy_value()
+
+        return types.void(array, row), codegen
+
+    return prefetch_row
 
 
 _COMPILED = None
