@@ -161,3 +161,46 @@ def test_one_pass_gather_equals_the_reference_conversion(dtype, code_dtype, divi
             reference = to_float(codes[rows], divisor, np.dtype(dtype))
             assert x.dtype == dtype and np.array_equal(x, reference)
             assert np.array_equal(y, targets[rows])
+
+
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 3000), epochs=st.integers(1, 3))
+@settings(max_examples=60, deadline=None)
+def test_shuffle_gives_random_shuffles_permutation_and_state(seed, n, epochs):
+    import random
+
+    random.seed(seed)
+    expected = list(range(n))
+    for _ in range(epochs):  # successive shuffles of the same list, as the book's epochs
+        random.shuffle(expected)
+    expected_next = random.random()
+    random.seed(seed)
+    order = np.arange(n)
+    for _ in range(epochs):
+        kernels.shuffle_as_random_does(order)
+    assert order.tolist() == expected
+    assert random.random() == expected_next  # the generator moved on exactly as shuffle's
+
+
+def test_shuffle_draws_more_words_when_rejections_use_them_up(monkeypatch):
+    import random
+
+    monkeypatch.setattr(kernels, "SHUFFLE_WORDS_PER_ITEM", 0.0)  # 64 words for 5000 items
+    generator, reference = random.Random(7), random.Random(7)
+    order, expected = np.arange(5000), list(range(5000))
+    kernels.shuffle_as_random_does(order, generator)
+    reference.shuffle(expected)
+    assert order.tolist() == expected and generator.getstate() == reference.getstate()
+
+
+def test_shuffle_with_another_kind_of_generator_calls_its_shuffle():
+    import random
+
+    class Counting(random.Random):
+        def random(self):
+            return super().random()
+
+    generator, reference = Counting(3), Counting(3)
+    order, expected = np.arange(100), list(range(100))
+    kernels.shuffle_as_random_does(order, generator)
+    reference.shuffle(expected)
+    assert order.tolist() == expected

@@ -12,7 +12,9 @@ L1 steps up to 1.7× as slow as L2 ones. Each kernel here is one loop over the w
 * ``soft_threshold_(p, t)``: p ← sgn(p)·max(|p| − t, 0), in place (proximal L1, elastic net);
 * ``cumulative_shrink_(w, applied, total, t)``: Tsuruoka et al.'s cumulative penalty, in place;
 * ``gather_divided(codes, rows, divisor, out)``: a mini-batch of integer-coded inputs
-  (MNIST's bytes) gathered and divided in one pass instead of three.
+  (MNIST's bytes) gathered and divided in one pass instead of three;
+* ``shuffle_as_random_does(order)``: the permutation ``random.shuffle`` makes, ten times
+  faster (the ``network2`` front's epochs draw their order from Python's ``random``).
 
 The gather reads rows scattered over the data set, so it waits on memory: at a mini-batch of
 1000 about half its time went to cache misses. The compiled gather asks the processor for
@@ -149,6 +151,24 @@ def _compile():
                 # computed in the type of code / divisor, then stored in out's dtype
                 target[j] = source[j] / divisor
 
+    @jit
+    def fisher_yates(order, words):
+        used = 0
+        for i in range(order.shape[0] - 1, 0, -1):
+            bound = i + 1
+            bits = 0
+            while (bound >> bits) > 0:
+                bits += 1
+            while True:  # random._randbelow: getrandbits(k) until below the bound
+                if used == words.shape[0]:
+                    return -1
+                j = words[used] >> (32 - bits)
+                used += 1
+                if j < bound:
+                    break
+            order[i], order[j] = order[j], order[i]
+        return used
+
     kernels = (
         scaled_sign,
         add_scaled,
@@ -156,6 +176,7 @@ def _compile():
         cumulative_shrink,
         sign_step,
         gather_divided,
+        fisher_yates,
     )
     try:  # the prefetch hint is lowered by hand: should this LLVM refuse it, do without Numba
         gather_divided(np.zeros((2, 8), np.uint8), np.zeros(1, np.int64), 1.0, np.empty((1, 8)))
@@ -283,6 +304,50 @@ def cumulative_shrink_(
         cumulative_shrink_reference(w, applied, total, threshold)
     else:
         kernels[3](w.ravel(), applied.ravel(), total.ravel(), w.dtype.type(threshold))
+
+
+SHUFFLE_WORDS_PER_ITEM = 1.5  # words drawn at first; ~1.4 are used on average
+
+
+def shuffle_as_random_does(order: np.ndarray, generator=None) -> None:
+    """Shuffle the 1-D array ``order`` in place exactly as ``random.shuffle`` would shuffle
+    ``list(order)``, leaving ``generator`` (default: the ``random`` module's) in the same
+    state as that call.
+
+    ``random.shuffle`` is Fisher–Yates in Python, where position i swaps with
+    j = ``_randbelow(i + 1)``: ``getrandbits(k)``, k = (i + 1).bit_length(), drawn again
+    while ≥ i + 1; ``getrandbits(k)`` for k ≤ 32 is the generator's next 32-bit word shifted
+    right by 32 − k. So the words are drawn in one call (``getrandbits(32·W)`` returns W
+    words, the first in the lowest bits), the loop runs compiled, and the generator is
+    rewound and moved on by exactly the words used. 50,000 items: ~2 ms instead of ~20 ms.
+    Without Numba, or for a generator other than a plain ``random.Random``, it calls
+    ``generator.shuffle`` (the same permutation either way; the tests check it).
+    """
+    import random
+
+    generator = generator or random._inst
+    kernels = _COMPILED if _LOOKED else _kernels()
+    # a subclass may draw its numbers otherwise (SystemRandom has no state at all)
+    standard = type(generator) is random.Random
+    if kernels is None or not standard or order.ndim != 1 or len(order) < 2:
+        items = order.tolist()
+        generator.shuffle(items)
+        order[:] = items
+        return
+    state = generator.getstate()
+    words = int(len(order) * SHUFFLE_WORDS_PER_ITEM) + 64
+    while True:
+        drawn = np.frombuffer(
+            generator.getrandbits(32 * words).to_bytes(4 * words, "little"), dtype="<u4"
+        ).astype(np.uint32)
+        trial = order.copy()
+        used = kernels[6](trial, drawn)
+        generator.setstate(state)
+        if used >= 0:
+            break
+        words *= 2  # rejections used up the words: draw more (rare)
+    order[:] = trial
+    generator.getrandbits(32 * used)  # move the generator on as random.shuffle would have
 
 
 def gather_divided(codes: np.ndarray, rows: np.ndarray, divisor, out: np.ndarray) -> bool:

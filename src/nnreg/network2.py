@@ -25,6 +25,7 @@ import random
 
 import numpy as np
 
+from nnreg import kernels
 from nnreg.activations import get_activation
 from nnreg.combined import Combined
 from nnreg.costs import CrossEntropyCost as _EngineCrossEntropy
@@ -198,10 +199,10 @@ class Network:
             gather = BatchGatherer(codes, targets, divisor, np.float64)
         else:
             gather = BatchGatherer(inputs, targets)
-        order = list(range(n))
+        rows = np.arange(n)
         for j in range(epochs):
-            random.shuffle(order)  # the same permutation the book's random.shuffle makes
-            rows = np.array(order)
+            # the permutation the book's random.shuffle(training_data) makes, same generator
+            kernels.shuffle_as_random_does(rows)
             for k in range(0, n, mini_batch_size):
                 batch = rows[k : k + mini_batch_size]
                 training_step(engine, *gather(batch), optimizer, regularizer, n, state)
