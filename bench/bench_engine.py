@@ -222,9 +222,15 @@ def run_network2(pairs, sizes, weights, biases, batch, order):
 # -- measuring -------------------------------------------------------------------------------
 
 
-def measure_round_robin(jobs, repeats):
-    """Time every job ``repeats`` times, one round over all jobs at a time, after an untimed
-    warm-up round: a slow spell of the machine then hits every implementation alike.
+def measure_round_robin(jobs, repeats, reference="nnreg"):
+    """Time every job ``repeats`` times, in rounds, after an untimed warm-up round; every
+    timed run of another job is paired with a run of ``reference`` right before or after it
+    (alternately), and the ratio of the two rates is taken within the pair.
+
+    The machine's speed changes by up to half within seconds, in spells of a few seconds:
+    two runs a second apart almost always see the same speed, two runs ten seconds apart
+    often do not. So each comparison is a median over pairs of adjacent runs, not a ratio of
+    medians taken at different moments.
 
     Each timed run starts after a pause of ``IDLE_BEFORE_RUN`` seconds: OpenBLAS's worker
     threads keep spinning for a while after a product, and NumPy and SciPy each bundle
@@ -236,19 +242,34 @@ def measure_round_robin(jobs, repeats):
     timed at the same point of a periodic slowdown of the machine.
 
     ``jobs`` maps a name to (run, args, examples). Returns per name the rates, the seconds
-    of every round, and the result of the last run.
+    of every run, the paired ratios (reference's rate ÷ this job's rate), and the result of
+    the last run.
     """
     seconds = {name: [] for name in jobs}
+    paired = {name: [] for name in jobs if name != reference}
     results = {name: run(*args) for name, (run, args, _) in jobs.items()}
     shuffle = np.random.default_rng(SEED)
-    names = list(jobs)
+
+    def timed(name):
+        run, args, examples = jobs[name]
+        time.sleep(IDLE_BEFORE_RUN)
+        started = time.perf_counter()
+        results[name] = run(*args)
+        took = time.perf_counter() - started
+        seconds[name].append(took)
+        return examples / took
+
+    turn = 0
     for _ in range(repeats):
-        for name in shuffle.permutation(names):
-            run, args, _ = jobs[name]
-            time.sleep(IDLE_BEFORE_RUN)
-            started = time.perf_counter()
-            results[name] = run(*args)
-            seconds[name].append(time.perf_counter() - started)
+        for name in shuffle.permutation(list(paired)):
+            if turn % 2 == 0:
+                ours = timed(reference)
+                theirs = timed(name)
+            else:
+                theirs = timed(name)
+                ours = timed(reference)
+            paired[name].append(ours / theirs)
+            turn += 1
     rows = {
         name: {
             "implementation": name,
@@ -257,6 +278,8 @@ def measure_round_robin(jobs, repeats):
         }
         for name in jobs
     }
+    for name, ratios in paired.items():
+        rows[name]["paired_ratios"] = ratios
     return rows, results
 
 
@@ -332,12 +355,12 @@ def case(data, sizes, batch, dtype, repeats, with_torch, book_examples, extra_re
             rows[name]["max_weight_difference"] = agree(reference, results[name])
     if "book per-example loop" in rows:
         rows["book per-example loop"]["examples"] = book_examples
-    ours = rows["nnreg"]["examples_per_second"]["median"]
     for row in rows.values():
         row["agrees"] = bool(
             row.get("max_weight_difference", 0.0) <= tolerance and row.get("same_as_train", True)
         )
-        row["ratio_nnreg_over_this"] = ours / row["examples_per_second"]["median"]
+        # the median over pairs of adjacent runs (see measure_round_robin); 1 for nnreg
+        row["ratio_nnreg_over_this"] = statistics.median(row.get("paired_ratios", [1.0]))
     return {"sizes": sizes, "batch": batch, "dtype": dtype, "rows": list(rows.values())}
 
 
@@ -389,7 +412,7 @@ def peak_memory_of_nnreg_train(data_dir) -> dict[str, float]:
 def markdown(results) -> str:
     lines = [
         "| sizes | batch | dtype | implementation | examples/s (median) | min – max | "
-        "nnreg ÷ this | weights agree |",
+        "nnreg ÷ this (median over paired runs) | weights agree |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for item in results["cases"]:

@@ -24,4 +24,10 @@ def test_benchmark_suite_runs_and_implementations_agree(mnist_folder, tmp_path):
     checked = [row for row in rows if "max_weight_difference" in row]
     assert len(checked) >= 3 and all(row["agrees"] for row in checked)
     assert results["compute_bound"]["float64"]["gflops"] > 0
+    # every other implementation is compared with nnreg in pairs of adjacent runs
+    for case in results["cases"]:
+        for row in case["rows"][1:]:
+            if "l2_over_this" not in row:
+                assert len(row["paired_ratios"]) == len(row["seconds"])
+                assert row["ratio_nnreg_over_this"] > 0
     assert "| nnreg |" in (tmp_path / "performance-table.md").read_text().replace("  ", " ")
