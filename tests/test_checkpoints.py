@@ -185,3 +185,19 @@ def test_watching_needs_a_validation_split_and_positive_patience(tmp_path):
     )
     assert result.exit_code == 2 and "--early-stopping" in result.output
     assert not os.path.exists(tmp_path / "b")
+
+
+@pytest.mark.parametrize(
+    "options, named",
+    [(["--epochs", "40"], "--epochs"), (["--lmbda", "2", "--data", "mnist"], "--data, --lmbda")],
+)
+def test_options_beside_resume_are_refused_not_ignored(tmp_path, options, named):
+    folder = tmp_path / "run"
+    run_training(TrainSettings(epochs=2, **SETTINGS), out=folder)
+    before = {path.name: path.read_bytes() for path in folder.iterdir()}
+    result = CliRunner().invoke(main, ["train", "--resume", str(folder), *options])
+    assert result.exit_code == 2
+    message = " ".join(result.output.split())
+    assert f"so {named} would be ignored" in message
+    assert "without --resume" in message and "Traceback" not in result.output
+    assert {path.name: path.read_bytes() for path in folder.iterdir()} == before

@@ -222,7 +222,7 @@ def main() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Continue the run in this folder from its last checkpoint, with its own settings "
-    "(other options are ignored); the result equals an uninterrupted run's.",
+    "(no other option but --quiet may be given); the result equals an uninterrupted run's.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar or per-epoch lines.")
 def train(
@@ -237,6 +237,8 @@ def train(
 ) -> None:
     """Train a network and write a run folder (config, per-epoch metrics, parameters,
     a checkpoint after every epoch)."""
+    if resume is not None:
+        reject_options_beside_resume(click.get_current_context(), resume)
     settings = TrainSettings(
         mirrors=list(mirrors) or None,
         lmbda=lmbda[0] if len(lmbda) == 1 else lmbda,
@@ -266,6 +268,26 @@ def train(
         errors.print(f"[bold red]Training diverged:[/] {escape(str(error))}", soft_wrap=True)
         sys.exit(EXIT_DIVERGED)
     print_summary(result.summary, result.folder)
+
+
+def reject_options_beside_resume(ctx: click.Context, folder: Path) -> None:
+    """A resumed run keeps the settings in its config.json, so an option given beside
+    --resume would silently do nothing: refuse it instead."""
+    given = [
+        param.opts[0]
+        for param in ctx.command.params
+        if param.name not in ("resume", "quiet")
+        and ctx.get_parameter_source(param.name) is click.core.ParameterSource.COMMANDLINE
+    ]
+    if given:
+        errors.print(
+            f"[bold red]Error:[/] --resume continues the run with the settings in "
+            f"{escape(str(folder / 'config.json'))}, so {escape(', '.join(given))} would be "
+            f"ignored: drop {'it' if len(given) == 1 else 'them'}, or start a new run "
+            f"without --resume.",
+            soft_wrap=True,
+        )
+        sys.exit(EXIT_USAGE)
 
 
 @contextlib.contextmanager
