@@ -21,6 +21,7 @@ from nnreg.checkpoints import (
 )
 from nnreg.cli import main
 from nnreg.session import TrainSettings, resume_training, run_training
+from nnreg.training import Callback, StopFlag, TrainingInterrupted
 
 # Stateful pieces on purpose: momentum velocities and cumulative-L1 accumulators.
 OPTIONS = ["--reg", "l1-cumulative", "--lmbda", "1", "--momentum", "0.5", "--seed", "3"]
@@ -201,3 +202,38 @@ def test_options_beside_resume_are_refused_not_ignored(tmp_path, options, named)
     assert f"so {named} would be ignored" in message
     assert "without --resume" in message and "Traceback" not in result.output
     assert {path.name: path.read_bytes() for path in folder.iterdir()} == before
+
+
+class StopAfterSteps(Callback):
+    """Sets the stop flag once ``steps`` mini-batch steps are done (part-way through an epoch)."""
+
+    def __init__(self, stop: StopFlag, steps: int) -> None:
+        self.stop, self.steps, self.done = stop, steps, 0
+
+    def on_steps(self, steps: int) -> None:
+        self.done += steps
+        if self.done >= self.steps:
+            self.stop.requested, self.stop.reason = True, "SIGINT"
+
+
+def test_a_run_stopped_part_way_through_an_epoch_resumes_with_the_same_metrics(
+    uninterrupted, tmp_path
+):
+    folder = tmp_path / "run"
+    stop = StopFlag()
+    steps_per_epoch = -(-1_347 // 10)  # digits' training split, batch 10
+    with pytest.raises(TrainingInterrupted):
+        run_training(
+            TrainSettings(epochs=25, **SETTINGS),
+            out=folder,
+            callbacks=[StopAfterSteps(stop, 3 * steps_per_epoch + 50)],
+            stop=stop,
+        )
+    assert len(metrics_lines(folder)) == 3, "stopped in the fourth epoch"
+    resume_training(folder)
+    assert_same_parameters(folder, uninterrupted)
+    resumed = without_times(json.loads(line) for line in metrics_lines(folder))
+    expected = without_times(json.loads(line) for line in metrics_lines(uninterrupted))
+    # sign_flips of the epoch stopped part-way counts from that epoch's start, as if unbroken
+    assert resumed[3]["weights"]["sign_flips"] is not None
+    assert resumed == expected

@@ -68,7 +68,8 @@ def save_checkpoint(folder: Path, network, state, records: list, extra: dict) ->
 
     Holds the parameters, the optimizer's and the regularizer's state (e.g. momentum
     velocities, cumulative-L1 accumulators), the shuffling generator's state, the epoch
-    (and, when training stopped part-way through one, its shuffled order and position),
+    (and, when training stopped part-way through one, its shuffled order and position and
+    what the monitors noted at its start, such as the signs sign flips are counted from),
     every epoch's metrics so far and ``extra`` (plain data such as the learning rate).
     """
     arrays = _parameter_arrays(network.weights, network.biases)
@@ -78,6 +79,7 @@ def save_checkpoint(folder: Path, network, state, records: list, extra: dict) ->
         arrays.update({f"regularizer.{key.replace('/', '_')}.{k}": v for k, v in entry.items()})
     if state.order is not None:  # stopped part-way through an epoch
         arrays["epoch_order"] = state.order
+        arrays.update({f"monitor.{key}": a for key, a in state.monitor_state.items()})
     meta = {
         "format": CHECKPOINT_FORMAT,
         "epoch": state.epoch,
@@ -132,6 +134,11 @@ def _restore(path: Path, network, state) -> tuple[list, dict]:
             arrays = {key: archive[key] for key in archive.files}
         meta = json.loads(str(arrays.pop("meta")))
         order = arrays.pop("epoch_order", None)
+        monitor_state = {
+            key[len("monitor.") :]: arrays.pop(key)
+            for key in list(arrays)
+            if key.startswith("monitor.")
+        }
     except Exception as error:  # noqa: BLE001 - zip, zlib, JSON and NumPy errors alike
         raise CheckpointError(f"{path.name} is damaged ({type(error).__name__}: {error})") from None
     if meta.get("format") != CHECKPOINT_FORMAT:
@@ -154,4 +161,5 @@ def _restore(path: Path, network, state) -> tuple[list, dict]:
     state.epoch = int(meta["epoch"])
     state.order = order
     state.position = int(meta.get("position", 0)) if order is not None else 0
+    state.monitor_state = monitor_state if order is not None else {}
     return meta["records"], meta["extra"]

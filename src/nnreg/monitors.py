@@ -35,6 +35,14 @@ class EpochContext:
 
 
 class Monitor(Protocol):
+    """Measures something at the end of every epoch.
+
+    Optional hooks: ``begin_epoch(context)`` takes a snapshot at the start of an epoch;
+    ``epoch_state()`` returns that snapshot as named arrays and ``restore_epoch_state(arrays)``
+    takes it back, so a checkpoint written part-way through an epoch keeps it and the
+    resumed epoch measures as if it had not been broken.
+    """
+
     def measure(self, context: EpochContext) -> dict[str, Any]: ...
 
 
@@ -121,6 +129,19 @@ class WeightMonitor:
 
     def begin_epoch(self, context: EpochContext) -> None:
         self.signs_at_start = [np.sign(w).astype(np.int8) for w in context.network.weights]
+
+    def epoch_state(self) -> dict[str, np.ndarray]:
+        """The signs at the start of the epoch, for a checkpoint written part-way through it."""
+        if self.signs_at_start is None:
+            return {}
+        return {f"signs_at_start_{layer}": s for layer, s in enumerate(self.signs_at_start)}
+
+    def restore_epoch_state(self, arrays: dict[str, np.ndarray]) -> None:
+        if arrays:
+            self.signs_at_start = [
+                np.asarray(arrays[f"signs_at_start_{layer}"], dtype=np.int8)
+                for layer in range(len(arrays))
+            ]
 
     def measure(self, context: EpochContext) -> dict[str, Any]:
         weights = context.network.weights

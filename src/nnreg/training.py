@@ -102,9 +102,11 @@ class TrainingState:
     regularizer_state: dict
     rng: np.random.Generator
     epoch: int = 0
-    # an epoch stopped part-way (by a signal): its shuffled order and the next position
+    # an epoch stopped part-way (by a signal): its shuffled order and the next position,
+    # and what the monitors noted at its start ("<monitor index>.<name>": array)
     order: np.ndarray | None = None
     position: int = 0
+    monitor_state: dict = field(default_factory=dict)
     # gradient buffers reused by every step (scratch, not part of a checkpoint)
     scratch: dict = field(default_factory=dict, repr=False)
 
@@ -125,6 +127,24 @@ class TrainingInterrupted(RuntimeError):
     def __init__(self, message: str, history: History) -> None:
         super().__init__(message)
         self.history = history
+
+
+def _monitor_state(monitors) -> dict[str, np.ndarray]:
+    """What the monitors noted at the start of the epoch, keyed "<index>.<name>"."""
+    state = {}
+    for index, monitor in enumerate(monitors):
+        epoch_state = getattr(monitor, "epoch_state", None)
+        if epoch_state is not None:
+            state.update({f"{index}.{name}": a for name, a in epoch_state().items()})
+    return state
+
+
+def _restore_monitors(monitors, monitor_state: dict[str, np.ndarray]) -> None:
+    for index, monitor in enumerate(monitors):
+        restore = getattr(monitor, "restore_epoch_state", None)
+        if restore is not None:
+            prefix = f"{index}."
+            restore({k[len(prefix) :]: a for k, a in monitor_state.items() if k.startswith(prefix)})
 
 
 class _DivergedInEpoch(Exception):
@@ -434,10 +454,13 @@ def train(
     with np.errstate(over="ignore", invalid="ignore"):
         for _ in range(epochs):
             if state.order is None:  # a new epoch (not one resumed part-way)
+                state.monitor_state = {}
                 for monitor in monitors:
                     begin_epoch = getattr(monitor, "begin_epoch", None)
                     if begin_epoch is not None:
                         begin_epoch(context)
+            else:
+                _restore_monitors(monitors, state.monitor_state)
             started = time.perf_counter()
             try:
                 _train_one_epoch(
@@ -461,6 +484,7 @@ def train(
                 problem = f"the weights contain NaN or inf after step {diverged.step}"
                 _end_diverged(record, problem, network, history, callbacks, optimizer)
             except TrainingInterrupted as interrupted:
+                state.monitor_state = _monitor_state(monitors)
                 for callback in callbacks:
                     callback.on_interrupt(history, network)
                 raise TrainingInterrupted(str(interrupted), history) from None
