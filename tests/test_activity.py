@@ -1,9 +1,13 @@
+import json
+
 import numpy as np
 import pytest
 from reference import finite_difference_gradient
 
 import nnreg
 from nnreg.activity import ActivityRegularizer
+from nnreg.combined import Combined
+from nnreg.dropout import Dropout
 from nnreg.monitors import CostMonitor, EpochContext
 from nnreg.network import Workspace
 
@@ -55,3 +59,51 @@ def test_unknown_hidden_layer_and_negative_strength_are_rejected():
         ActivityRegularizer(l1=1.0, layers=[3]).check_layers(3)
     with pytest.raises(ValueError, match="activity l2 must be >= 0"):
         ActivityRegularizer(l2=-1.0)
+
+
+@pytest.mark.parametrize("activity_first", [True, False], ids=["before-dropout", "after-dropout"])
+def test_activity_penalty_with_dropout_matches_finite_differences(activity_first, rng):
+    """With ``Combined``, a part sees the activations as the parts before it left them:
+    the activity penalty falls on the activations before dropout when it comes first and
+    on the dropped ones when it comes after; either way the gradient is that objective's."""
+    network = nnreg.Network([4, 6, 5, 3], "sigmoid", "cross-entropy", rng=rng)
+    inputs = rng.normal(size=(7, 4))
+    targets = np.eye(3)[rng.integers(0, 3, size=7)]
+    activity, dropout = ActivityRegularizer(0.3, 0.7), Dropout(0.4, seed=5)
+    combined = Combined([activity, dropout] if activity_first else [dropout, activity])
+    workspace = Workspace(network, 7)
+    network.backprop(inputs, targets, workspace, combined, combined.init_state([], []))
+    weight_grads, bias_grads = network.gradients_from(workspace)
+    masks = dict(dropout._masks)
+    assert set(masks) == {0, 1} and all((mask == 0).any() for mask in masks.values())
+
+    def total_cost():
+        a, penalized = inputs, []
+        for layer, (w, b) in enumerate(zip(network.weights, network.biases)):
+            z = a @ w.T + b
+            if layer == network.num_layers - 1:
+                data_cost = np.mean(network.cost.fn(z, network.cost.output(z), targets))
+                return data_cost + activity.activation_penalty(penalized)
+            a = network.activation.fn(z)
+            if activity_first:
+                penalized.append(a)
+            a = a * masks[layer]
+            if not activity_first:
+                penalized.append(a)
+
+    numeric = finite_difference_gradient(total_cost, network.weights + network.biases)
+    for ours, theirs in zip(weight_grads + bias_grads, numeric):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-8)
+
+
+def test_nnreg_train_penalizes_the_activations_before_dropout(tmp_path):
+    from click.testing import CliRunner
+
+    from nnreg.cli import main
+
+    folder = tmp_path / "run"
+    options = ["--dropout", "0.3", "--activity-l1", "1e-3", "--max-norm", "3", "--quiet"]
+    result = CliRunner().invoke(main, ["train", "--epochs", "1", "--out", str(folder), *options])
+    assert result.exit_code == 0, result.output
+    parts = json.loads((folder / "config.json").read_text())["regularizer"]["parts"]
+    assert [part["name"] for part in parts] == ["l2", "activity", "dropout", "max-norm"]

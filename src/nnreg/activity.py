@@ -29,6 +29,7 @@ class ActivityRegularizer(Regularizer):
         self.l1 = check_real("activity l1", l1, minimum=0.0, hint=hint)
         self.l2 = check_real("activity l2", l2, minimum=0.0, hint=hint)
         self.hidden_layers = None if layers is None else tuple(int(layer) for layer in layers)
+        self._seen: dict[int, np.ndarray] = {}  # per hidden layer, the activations penalized
 
     def config(self) -> dict[str, Any]:
         config: dict[str, Any] = {"name": self.name, "l1": self.l1, "l2": self.l2}
@@ -44,6 +45,15 @@ class ActivityRegularizer(Regularizer):
                     f"{num_layers - 1} hidden layers: number them from 1"
                 )
 
+    def on_hidden_activations(self, layer: int, activations: np.ndarray, state: dict) -> None:
+        """Keeps the activations as this penalty sees them: a hook after it (dropout) may
+        change them in place before backpropagation reaches this layer."""
+        if self.applies(layer):
+            seen = self._seen.get(layer)
+            if seen is None or seen.shape != activations.shape or seen.dtype != activations.dtype:
+                seen = self._seen[layer] = np.empty_like(activations)
+            np.copyto(seen, activations)
+
     def applies(self, layer: int) -> bool:
         return self.hidden_layers is None or layer + 1 in self.hidden_layers
 
@@ -57,6 +67,7 @@ class ActivityRegularizer(Regularizer):
     def on_hidden_deltas(self, layer, activations, derivative, delta, batch_size, state) -> None:
         if not self.applies(layer):
             return
+        activations = self._seen.get(layer, activations)
         gradient = np.zeros_like(activations)
         if self.l1:
             gradient += self.l1 * np.sign(activations)

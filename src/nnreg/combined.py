@@ -11,9 +11,13 @@ from nnreg.regularizers import Arrays, Regularizer
 
 class Combined(Regularizer):
     """The sum of several regularizers, behind the same interface: penalties, penalty
-    gradients, coupled decays and gradient terms add up; the step hooks and activation
-    hooks run in the order given. Combined with each part's ``layers`` and
-    ``regularize_biases`` this chooses, per layer and per parameter kind, which
+    gradients, coupled decays and gradient terms add up; the step hooks and the forward
+    activation hooks run in the order given, the backward ones in reverse. A part therefore
+    sees the activations as the parts before it left them: ``Combined([ActivityRegularizer(…),
+    Dropout(…)])`` penalizes the activations before dropout (as Keras's activity
+    regularizer on a layer followed by a Dropout layer), the reverse order the dropped
+    ones; either way the gradient is exactly that objective's. Combined with each part's
+    ``layers`` and ``regularize_biases`` this chooses, per layer and per parameter kind, which
     regularizer and which λ apply — e.g. ``Combined([L2(5.0, layers=[1]), L1(1.0,
     layers=[2]), Dropout(0.5)])``. Each part keeps its own state.
     """
@@ -90,7 +94,8 @@ class Combined(Regularizer):
             part.on_hidden_activations(layer, activations, self._state(state, index))
 
     def on_hidden_deltas(self, layer, activations, derivative, delta, batch_size, state) -> None:
-        for index, part in enumerate(self.parts):
+        # backpropagation undoes the forward hooks last-first (the chain rule's order)
+        for index, part in reversed(list(enumerate(self.parts))):
             part.on_hidden_deltas(
                 layer, activations, derivative, delta, batch_size, self._state(state, index)
             )

@@ -274,14 +274,15 @@ def _train(
 
 
 def _with_extras(regularizer, settings: TrainSettings):
-    """The weight regularizer, combined with dropout, max-norm and activity penalties."""
+    """The weight regularizer, combined with activity penalties (on the activations before
+    dropout, as Keras's activity regularizer), dropout and max-norm."""
     parts = [regularizer]
+    if settings.activity_l1 or settings.activity_l2:
+        parts.append(ActivityRegularizer(settings.activity_l1, settings.activity_l2))
     if np.any(np.asarray(settings.dropout) > 0) or np.any(np.asarray(settings.dropout) < 0):
         parts.append(Dropout(settings.dropout, seed=settings.seed))
     if settings.max_norm is not None:
         parts.append(MaxNorm(settings.max_norm))
-    if settings.activity_l1 or settings.activity_l2:
-        parts.append(ActivityRegularizer(settings.activity_l1, settings.activity_l2))
     return parts[0] if len(parts) == 1 else Combined(parts)
 
 
