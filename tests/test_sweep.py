@@ -2,6 +2,7 @@
 finish only what is missing, clear errors for bad grids and unreachable schedulers."""
 
 import csv
+import dataclasses
 import os
 import signal
 import socket
@@ -10,12 +11,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from nnreg.cli import main
-from nnreg.session import TrainSettings
-from nnreg.sweep import make_grid, read_grid_file, run_sweep
+from nnreg.session import TrainSettings, run_training
+from nnreg.sweep import cell_settings, make_grid, read_grid_file, run_sweep
+from nnreg.training import Callback, StopFlag, TrainingInterrupted
 
 SMALL = dict(reg=["l2", "l1-proximal"], lmbda=[0.0, 0.5, 5.0])
 
@@ -226,3 +229,67 @@ def test_dask_backend_without_dask_says_how_to_install_it(tmp_path, monkeypatch)
     )
     assert result.exit_code == 2
     assert "pip install 'nnreg[dask]'" in result.output
+
+
+class StopAfterSteps(Callback):
+    def __init__(self, stop: StopFlag, steps: int) -> None:
+        self.stop, self.steps, self.done = stop, steps, 0
+
+    def on_steps(self, steps: int) -> None:
+        self.done += steps
+        if self.done >= self.steps:
+            self.stop.requested, self.stop.reason = True, "SIGINT"
+
+
+def interrupt_cell(grid, out, cell, steps, settings=None):
+    """Train ``cell`` into its folder under ``out`` and stop it after ``steps`` steps."""
+    stop = StopFlag()
+    settings = settings or cell_settings(dataclasses.asdict(grid.base), cell)
+    with pytest.raises(TrainingInterrupted):
+        run_training(
+            settings,
+            out=out / "cells" / cell.name,
+            callbacks=[StopAfterSteps(stop, steps)],
+            stop=stop,
+        )
+
+
+def test_an_interrupted_cell_resumes_from_its_checkpoint_bit_for_bit(tmp_path):
+    grid = make_grid(["l2", "l1-cumulative"], [2.0], base=TrainSettings(epochs=4))
+    fresh = run_sweep(grid, tmp_path / "fresh", "joblib", jobs=1)
+    out = tmp_path / "resumed"
+    cell = grid.cells()[1]
+    interrupt_cell(grid, out, cell, steps=2 * 135 + 40)  # part-way through epoch 3
+    metrics = out / "cells" / cell.name / "metrics.jsonl"
+    before = metrics.read_text().splitlines()
+    assert len(before) == 2
+    result = run_sweep(grid, out, "joblib", jobs=1)
+    after = metrics.read_text().splitlines()
+    assert after[:2] == before and len(after) == 4  # the two epochs, times included, were kept
+    assert result.resumed == [cell.name] and sorted(result.trained) == sorted(
+        c.name for c in grid.cells()
+    )
+    assert comparable(result.rows) == comparable(fresh.rows)
+    ours = np.load(out / "cells" / cell.name / "parameters.npz")
+    theirs = np.load(tmp_path / "fresh" / "cells" / cell.name / "parameters.npz")
+    for key in theirs.files:
+        np.testing.assert_array_equal(ours[key], theirs[key])
+
+
+def test_an_interrupted_cell_with_other_settings_or_a_damaged_checkpoint_starts_again(tmp_path):
+    grid = make_grid(["l2"], [2.0, 5.0], base=TrainSettings(epochs=3))
+    fresh = run_sweep(grid, tmp_path / "fresh", "joblib", jobs=1)
+    out = tmp_path / "again"
+    other, damaged = grid.cells()
+    base = dataclasses.asdict(grid.base)
+    interrupt_cell(grid, out, other, 200, dataclasses.replace(cell_settings(base, other), epochs=5))
+    interrupt_cell(grid, out, damaged, 200)
+    for name in ("checkpoint.npz", "checkpoint.previous.npz"):
+        path = out / "cells" / damaged.name / name
+        if path.exists():
+            path.write_bytes(path.read_bytes()[:100])
+    result = run_sweep(grid, out, "joblib", jobs=1)
+    assert result.resumed == [damaged.name]  # looked resumable; its damage shows on loading
+    assert comparable(result.rows) == comparable(fresh.rows)
+    lines = (out / "cells" / other.name / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 3

@@ -732,6 +732,11 @@ def print_sweep(result, figures) -> None:
         )
     console.print(table)
     console.print(f"trained {len(result.trained)} cells, {len(result.skipped)} were already done")
+    if result.resumed:
+        console.print(
+            f"{len(result.resumed)} interrupted cells resumed from their checkpoints: "
+            + ", ".join(result.resumed)
+        )
     best = result.best
     if best is not None:
         test = (

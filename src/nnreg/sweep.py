@@ -2,7 +2,9 @@
 run in parallel with joblib (processes on this machine) or Dask (a cluster, or a local one).
 
 A cell whose folder holds ``summary.json`` is done and is skipped when the sweep runs
-again; a cell folder without one (failed or interrupted) is trained again from scratch. A
+again; a cell interrupted part-way resumes from its own checkpoint when its folder holds
+one written with the same settings (the result is bit for bit an unbroken run's), and is
+trained again from scratch otherwise (no checkpoint yet, a damaged one, other settings). A
 cell that diverges is recorded as diverged and the sweep goes on. Every cell limits its
 BLAS library to ``blas_threads`` threads, so parallel cells do not oversubscribe the cores
 (and give the same numbers whatever the backend).
@@ -13,6 +15,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import itertools
+import json
 import math
 import shutil
 import sys
@@ -21,9 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nnreg.checkpoints import CHECKPOINT, PREVIOUS_CHECKPOINT, CheckpointError
 from nnreg.regularizers import REGULARIZERS
-from nnreg.runs import SUMMARY, read_run, write_json
-from nnreg.session import TrainSettings, run_training
+from nnreg.runs import CONFIG, SUMMARY, read_run, write_json
+from nnreg.session import TrainSettings, resume_training, run_training
 from nnreg.training import TrainingDiverged
 
 if sys.version_info >= (3, 11):
@@ -141,11 +145,9 @@ def read_grid_file(path: str | Path) -> tuple[dict[str, list], dict[str, Any]]:
 
 
 # -- one cell ---------------------------------------------------------------------------------
-def run_cell(base: dict[str, Any], cell: Cell, folder: str, blas_threads: int = 1) -> str:
-    """Train one cell into ``folder`` (runs in a worker process); returns the cell's name."""
-    from threadpoolctl import threadpool_limits
-
-    settings = TrainSettings(
+def cell_settings(base: dict[str, Any], cell: Cell) -> TrainSettings:
+    """The ``nnreg train`` settings of one cell: the base settings with the cell's values."""
+    return TrainSettings(
         **{
             **base,
             "reg": cell.reg,
@@ -156,12 +158,45 @@ def run_cell(base: dict[str, Any], cell: Cell, folder: str, blas_threads: int = 
             "l2_lmbda": base["l2_lmbda"] if cell.reg == "elastic-net" else None,
         }
     )
+
+
+def run_cell(base: dict[str, Any], cell: Cell, folder: str, blas_threads: int = 1) -> str:
+    """Train one cell into ``folder`` (runs in a worker process), resuming it from its
+    checkpoint when it was interrupted with the same settings; returns the cell's name."""
+    from threadpoolctl import threadpool_limits
+
+    settings, folder = cell_settings(base, cell), Path(folder)
     with threadpool_limits(limits=blas_threads):
         try:
-            run_training(settings, out=Path(folder))
+            if resumable(folder, settings):
+                try:
+                    resume_training(folder)
+                    return cell.name
+                except CheckpointError:  # damaged: start again
+                    pass
+            if folder.exists():
+                shutil.rmtree(folder)
+            run_training(settings, out=folder)
         except TrainingDiverged as error:
-            write_json(Path(folder) / SUMMARY, {"diverged": True, "message": str(error)})
+            write_json(folder / SUMMARY, {"diverged": True, "message": str(error)})
     return cell.name
+
+
+def resumable(folder: Path, settings: TrainSettings) -> bool:
+    """An unfinished cell folder with a checkpoint, written with these very settings."""
+    if cell_done(folder) or not any(
+        (folder / n).is_file() for n in (CHECKPOINT, PREVIOUS_CHECKPOINT)
+    ):
+        return False
+    try:
+        written = json.loads((folder / CONFIG).read_text(encoding="utf-8"))["settings"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    wanted = json.loads(json.dumps(dataclasses.asdict(settings)))
+    # the config records the sizes the data gave, where the settings may leave them to --hidden
+    return isinstance(written, dict) and {k: v for k, v in written.items() if k != "sizes"} == {
+        k: v for k, v in wanted.items() if k != "sizes"
+    }
 
 
 def cell_done(folder: Path) -> bool:
@@ -173,9 +208,10 @@ def cell_done(folder: Path) -> bool:
 class SweepResult:
     folder: Path
     rows: list[dict[str, Any]]
-    trained: list[str]
+    trained: list[str]  # in the order they finished, resumed ones included
     skipped: list[str]
     best: dict[str, Any] | None
+    resumed: list[str] = dataclasses.field(default_factory=list)
 
 
 def run_sweep(
@@ -195,14 +231,14 @@ def run_sweep(
         raise ValueError(f"jobs (-j) must be >= 1, got {jobs}")
     cells = grid.cells()
     base = dataclasses.asdict(grid.base)
-    todo, skipped = [], []
+    todo, skipped, resumed = [], [], []
     for cell in cells:
         folder = out / CELLS / cell.name
         if cell_done(folder):
             skipped.append(cell.name)
             continue
-        if folder.exists():  # failed or interrupted: train it again from scratch
-            shutil.rmtree(folder)
+        if resumable(folder, cell_settings(base, cell)):
+            resumed.append(cell.name)
         todo.append((cell, str(folder)))
     try:
         (out / CELLS).mkdir(parents=True, exist_ok=True)
@@ -216,7 +252,7 @@ def run_sweep(
     )
     rows = [cell_row(cell, out / CELLS / cell.name) for cell in cells]
     write_results(out / RESULTS, rows)
-    return SweepResult(out, rows, trained, skipped, best_row(rows))
+    return SweepResult(out, rows, trained, skipped, best_row(rows), resumed)
 
 
 def _joblib(base, todo, jobs, scheduler, blas_threads, on_cell_done) -> list[str]:
