@@ -146,6 +146,21 @@ def diagnose_measurements(
     regularizer = intended or _intended(probe, cost)
     update_lines = _lines(learner.update, [learner.update_arguments["lmbda"]])
     findings: list[Finding] = []
+    if probe.through_gradients:
+        gradients = getattr(learner.instance, learner.gradient_name)
+        names = [learner.update_arguments["lmbda"], *ARGUMENT_NAMES["lmbda"]]
+        update_lines = sorted(set(update_lines + _lines(gradients, names)))
+        findings.append(
+            Finding(
+                "penalty-in-gradients",
+                "note",
+                f"The penalty is added inside {learner.gradient_name}, the gradient method",
+                "measured from your real update as the step with λ minus the same step "
+                "with λ = 0 (the data part cancels)",
+                "nothing, if the rule below is right: adding (λ/n)·w to ∂C/∂w is the same "
+                "rule as the decay (1 − ηλ/n)·w",
+            )
+        )
     findings += _weight_findings(probe, regularizer, update_lines)
     findings += _bias_findings(probe, update_lines)
     if data is not None:
