@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from stopping import StopAfterSteps
 
 from nnreg.checkpoints import (
     CHECKPOINT,
@@ -21,7 +22,7 @@ from nnreg.checkpoints import (
 )
 from nnreg.cli import main
 from nnreg.session import TrainSettings, resume_training, run_training
-from nnreg.training import Callback, StopFlag, TrainingInterrupted
+from nnreg.training import StopFlag, TrainingInterrupted
 
 # Stateful pieces on purpose: momentum velocities and cumulative-L1 accumulators.
 OPTIONS = ["--reg", "l1-cumulative", "--lmbda", "1", "--momentum", "0.5", "--seed", "3"]
@@ -202,18 +203,6 @@ def test_options_beside_resume_are_refused_not_ignored(tmp_path, options, named)
     assert f"so {named} would be ignored" in message
     assert "without --resume" in message and "Traceback" not in result.output
     assert {path.name: path.read_bytes() for path in folder.iterdir()} == before
-
-
-class StopAfterSteps(Callback):
-    """Sets the stop flag once ``steps`` mini-batch steps are done (part-way through an epoch)."""
-
-    def __init__(self, stop: StopFlag, steps: int) -> None:
-        self.stop, self.steps, self.done = stop, steps, 0
-
-    def on_steps(self, steps: int) -> None:
-        self.done += steps
-        if self.done >= self.steps:
-            self.stop.requested, self.stop.reason = True, "SIGINT"
 
 
 def test_a_run_stopped_part_way_through_an_epoch_resumes_with_the_same_metrics(

@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from stopping import StopAfterSteps
 
 from nnreg.cli import main
 from nnreg.session import TrainSettings, run_training
 from nnreg.sweep import cell_settings, make_grid, read_grid_file, run_sweep
-from nnreg.training import Callback, StopFlag, TrainingInterrupted
+from nnreg.training import StopFlag, TrainingInterrupted
 
 SMALL = dict(reg=["l2", "l1-proximal"], lmbda=[0.0, 0.5, 5.0])
 
@@ -229,16 +230,6 @@ def test_dask_backend_without_dask_says_how_to_install_it(tmp_path, monkeypatch)
     )
     assert result.exit_code == 2
     assert "pip install 'nnreg[dask]'" in result.output
-
-
-class StopAfterSteps(Callback):
-    def __init__(self, stop: StopFlag, steps: int) -> None:
-        self.stop, self.steps, self.done = stop, steps, 0
-
-    def on_steps(self, steps: int) -> None:
-        self.done += steps
-        if self.done >= self.steps:
-            self.stop.requested, self.stop.reason = True, "SIGINT"
 
 
 def interrupt_cell(grid, out, cell, steps, settings=None):
