@@ -650,10 +650,10 @@ def sweep(
 ) -> None:
     """Train a grid of regularizer × λ × η × hidden units, one run folder per cell.
 
-    Cells already finished are skipped when the same sweep runs again; failed or
-    interrupted ones are trained again. Writes results.csv and accuracy, sparsity and norm
-    figures against λ, and prints the best cell by validation accuracy with its test
-    accuracy.
+    Cells already finished are skipped when the same sweep runs again; interrupted ones
+    resume from their checkpoints, failed ones are trained again. Writes results.csv and
+    accuracy, sparsity and norm figures against λ, and prints the best cell by validation
+    accuracy with its test accuracy.
     """
     try:
         axes, train_settings = read_grid_file(grid_file) if grid_file else ({}, {})
