@@ -8,6 +8,7 @@ a crash leaves the previous file intact. Loading never unpickles (``allow_pickle
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -47,8 +48,12 @@ def load_parameters(path: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
             layers = sum(1 for key in archive.files if key.startswith("weights_"))
             weights = [archive[f"weights_{i}"] for i in range(layers)]
             biases = [archive[f"biases_{i}"] for i in range(layers)]
-    except (OSError, KeyError, ValueError) as error:
-        raise ValueError(f"{path} is not a readable nnreg parameter file: {error}") from None
+    except Exception as error:  # noqa: BLE001 - zip, zlib, OS and NumPy errors alike
+        raise ValueError(
+            f"{path} is not a readable nnreg parameter file ({type(error).__name__}: {error})"
+        ) from None
+    if not layers or any(a.dtype.kind != "f" for a in weights + biases):
+        raise ValueError(f"{path} is not a readable nnreg parameter file: no float arrays")
     return weights, biases
 
 
@@ -97,10 +102,16 @@ def save_checkpoint(folder: Path, network, state, records: list, extra: dict) ->
     )
 
 
-def load_checkpoint(folder: Path, network, state) -> tuple[list, dict, str | None]:
+def load_checkpoint(
+    folder: Path, network, state, examples: int | None = None
+) -> tuple[list, dict, str | None]:
     """Restore ``network`` and ``state`` in place from the newest good checkpoint in
     ``folder``; returns (records, extra, warning) — the warning says when the newest file
-    was damaged and the previous one was used. ``CheckpointError`` when none is usable."""
+    was damaged and the previous one was used. ``examples`` (the training-set size) lets the
+    saved shuffled order of an interrupted epoch be checked. A checkpoint is *damaged* when
+    anything in it is wrong — a torn file, metadata of the wrong shape or type, parameters
+    that are not finite or not of the network's dtype — and the previous one is used then.
+    ``CheckpointError`` when none is usable."""
     folder = Path(folder)
     problems = []
     for name in (CHECKPOINT, PREVIOUS_CHECKPOINT):
@@ -109,7 +120,7 @@ def load_checkpoint(folder: Path, network, state) -> tuple[list, dict, str | Non
             problems.append(f"{name}: missing")
             continue
         try:
-            records, extra = _restore(path, network, state)
+            records, extra = _restore(path, network, state, examples)
         except CheckpointError as error:
             problems.append(str(error))
             continue
@@ -120,15 +131,20 @@ def load_checkpoint(folder: Path, network, state) -> tuple[list, dict, str | Non
     raise CheckpointError(f"no usable checkpoint in {folder}: {'; '.join(problems)}")
 
 
+def has_checkpoint(folder: Path) -> bool:
+    """Whether ``folder`` holds a checkpoint file at all (usable or not)."""
+    return any((Path(folder) / name).exists() for name in (CHECKPOINT, PREVIOUS_CHECKPOINT))
+
+
 def _parameter_arrays(weights, biases) -> dict[str, np.ndarray]:
     arrays = {f"weights_{i}": w for i, w in enumerate(weights)}
     arrays.update({f"biases_{i}": b for i, b in enumerate(biases)})
     return arrays
 
 
-def _restore(path: Path, network, state) -> tuple[list, dict]:
+def _restore(path: Path, network, state, examples: int | None) -> tuple[list, dict]:
     """Read every array first (a truncated or corrupted file fails here, before anything is
-    changed), check it fits, then copy into the network and state."""
+    changed), check all of it, then copy into the network and state."""
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
@@ -140,26 +156,128 @@ def _restore(path: Path, network, state) -> tuple[list, dict]:
             if key.startswith("monitor.")
         }
     except Exception as error:  # noqa: BLE001 - zip, zlib, JSON and NumPy errors alike
-        raise CheckpointError(f"{path.name} is damaged ({type(error).__name__}: {error})") from None
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path.name} has an unknown format {meta.get('format')!r}")
+        raise CheckpointError(f"{path} is damaged ({type(error).__name__}: {error})") from None
     targets = _parameter_arrays(network.weights, network.biases)
     for name, values in state.optimizer_state.items():
         targets.update({f"optimizer.{name}.{i}": v for i, v in enumerate(values)})
     for key, entry in state.regularizer_state.items():
         targets.update({f"regularizer.{key.replace('/', '_')}.{k}": v for k, v in entry.items()})
-    if set(targets) != set(arrays):
-        raise CheckpointError(f"{path.name} does not hold this run's state (different arrays)")
-    for key, target in targets.items():
-        if arrays[key].shape != target.shape:
-            raise CheckpointError(
-                f"{path.name}: {key} has shape {arrays[key].shape}, the network {target.shape}"
-            )
+    problem = _check_meta(meta) or _check_arrays(arrays, targets)
+    if problem is None and order is not None:
+        problem = _check_order(order, meta["position"], examples)
+    if problem is None:
+        problem = _check_rng(meta["rng"], state.rng)
+    if problem is not None:
+        raise CheckpointError(f"{path} is damaged: {problem}")
     for key, target in targets.items():
         target[...] = arrays[key]
     state.rng.bit_generator.state = meta["rng"]
-    state.epoch = int(meta["epoch"])
+    state.epoch = meta["epoch"]
     state.order = order
-    state.position = int(meta.get("position", 0)) if order is not None else 0
+    state.position = meta["position"] if order is not None else 0
     state.monitor_state = monitor_state if order is not None else {}
     return meta["records"], meta["extra"]
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _positive_number(value) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
+
+
+def _check_meta(meta) -> str | None:
+    """What is wrong with a checkpoint's metadata, or None."""
+    if not isinstance(meta, dict):
+        return f"its metadata is a {type(meta).__name__}, not an object"
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        return f"unknown format {meta.get('format')!r}"
+    missing = {"epoch", "position", "rng", "records", "extra"} - set(meta)
+    if missing:
+        return f"its metadata lacks {', '.join(sorted(missing))}"
+    epoch, records, extra = meta["epoch"], meta["records"], meta["extra"]
+    if not _whole(epoch) or epoch < 0:
+        return f"epoch {epoch!r} is not a whole number >= 0"
+    if not _whole(meta["position"]) or meta["position"] < 0:
+        return f"position {meta['position']!r} is not a whole number >= 0"
+    if not isinstance(records, list) or len(records) != epoch:
+        return f"it should hold the metrics of {epoch} epochs, not {_describe(records)}"
+    for number, record in enumerate(records, start=1):
+        if not _good_record(record, number):
+            return f"the metrics of epoch {number} are not an nnreg epoch record"
+    if not isinstance(extra, dict):
+        return f"its extra state is a {type(extra).__name__}, not an object"
+    for key in ("learning_rate", "initial_learning_rate"):
+        if key in extra and not _positive_number(extra[key]):
+            return f"{key} {extra[key]!r} is not a positive number"
+    if "last_halving_epoch" in extra and not (
+        _whole(extra["last_halving_epoch"]) and 0 <= extra["last_halving_epoch"] <= epoch
+    ):
+        return f"last_halving_epoch {extra['last_halving_epoch']!r} is not an epoch so far"
+    return None
+
+
+def _describe(value) -> str:
+    return f"{len(value)}" if isinstance(value, list) else f"{value!r}"
+
+
+def _good_record(record, number: int) -> bool:
+    """An epoch's metrics as the training loop writes them (the fields later code reads)."""
+    if not isinstance(record, dict) or record.get("epoch") != number:
+        return False
+    numbers = (int, float)
+    training, weights = record.get("training"), record.get("weights")
+    return (
+        isinstance(record.get("seconds"), numbers)
+        and isinstance(training, dict)
+        and all(isinstance(training.get(k), numbers) for k in ("accuracy", "data_cost"))
+        and isinstance(weights, dict)
+        and isinstance(weights.get("fraction_zero"), numbers)
+        and all(
+            isinstance(record[name], dict) and isinstance(record[name].get("accuracy"), numbers)
+            for name in ("validation", "test")
+            if name in record
+        )
+    )
+
+
+def _check_arrays(arrays: dict, targets: dict) -> str | None:
+    """Same names, shapes and dtype as the network and state, every value finite."""
+    if set(targets) != set(arrays):
+        return "it does not hold this run's state (different arrays)"
+    for key, target in targets.items():
+        array = arrays[key]
+        if array.shape != target.shape:
+            return f"{key} has shape {array.shape}, the network {target.shape}"
+        if array.dtype != target.dtype:
+            return f"{key} is {array.dtype}, the network {target.dtype}"
+        if not np.all(np.isfinite(array)):
+            return f"{key} holds NaN or inf (a checkpoint is only written after a finite epoch)"
+    return None
+
+
+def _check_order(order: np.ndarray, position: int, examples: int | None) -> str | None:
+    """An interrupted epoch's order: a permutation of the training examples."""
+    count = len(order) if order.ndim == 1 else -1
+    if order.dtype.kind not in "iu" or count < 1 or (examples is not None and count != examples):
+        return "the shuffled order of the interrupted epoch does not fit the training data"
+    if not np.array_equal(np.sort(order), np.arange(count)):
+        return "the shuffled order of the interrupted epoch is not a permutation"
+    if position >= count:
+        return f"position {position} is past the end of the epoch ({count} examples)"
+    return None
+
+
+def _check_rng(saved, rng: np.random.Generator) -> str | None:
+    """The shuffling generator's saved state, tried on a scratch generator first."""
+    try:
+        type(rng.bit_generator)().state = saved
+    except Exception as error:  # noqa: BLE001 - NumPy raises ValueError, TypeError, KeyError
+        return f"the generator state is unusable ({type(error).__name__}: {error})"
+    return None

@@ -45,20 +45,44 @@ errors = Console(stderr=True, highlight=False)
 class NumberList(click.ParamType):
     """A comma-separated list of numbers, e.g. ``64,30,10`` or ``5,1``."""
 
-    def __init__(self, kind: type, what: str) -> None:
+    def __init__(self, kind: type, what: str, example: str) -> None:
         self.kind = kind
         self.name = what
+        self.example = example
 
     def convert(self, value, param, ctx):
         if isinstance(value, (list, tuple)):
             return value
-        try:
-            numbers = [self.kind(part) for part in str(value).split(",") if part.strip()]
-        except ValueError:
-            self.fail(f"{value!r} is not a comma-separated list of {self.name}s", param, ctx)
-        if not numbers:
+        parts = [part.strip() for part in str(value).split(",")]
+        if not any(parts):
             self.fail(f"give at least one {self.name}", param, ctx)
-        return numbers
+        if not all(parts):
+            self.fail(
+                f"{value!r} has an empty item: write the {self.name}s separated by single "
+                f"commas, e.g. {self.example}",
+                param,
+                ctx,
+            )
+        try:
+            return [self.kind(part) for part in parts]
+        except ValueError:
+            self.fail(
+                f"{value!r} is not a comma-separated list of {self.name}s, e.g. {self.example}",
+                param,
+                ctx,
+            )
+
+
+class Folder(click.Path):
+    """A folder path that is not empty (an empty ``--out ""`` would mean the current folder)."""
+
+    def __init__(self) -> None:
+        super().__init__(file_okay=False, path_type=Path)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail("is empty: give a folder name, e.g. runs/l2", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 REG_EPILOG = (
@@ -97,7 +121,7 @@ def main() -> None:
 )
 @click.option(
     "--sizes",
-    type=NumberList(int, "whole number"),
+    type=NumberList(int, "whole number", "64,30,10"),
     default=None,
     help="Units per layer, input first, e.g. 64,30,10 (default: inputs,HIDDEN,classes).",
 )
@@ -136,7 +160,7 @@ def main() -> None:
     "--lmbda",
     "--lambda",
     "lmbda",
-    type=NumberList(float, "number"),
+    type=NumberList(float, "number", "5,1"),
     default="0.1",
     show_default=True,
     help="λ, the regularization strength (divided by n, the training-set size); "
@@ -144,7 +168,7 @@ def main() -> None:
 )
 @click.option(
     "--l2-lmbda",
-    type=NumberList(float, "number"),
+    type=NumberList(float, "number", "5,1"),
     default=None,
     help="λ₂ of elastic-net's L2 part (default: the same as --lmbda).",
 )
@@ -177,19 +201,19 @@ def main() -> None:
 @click.option("--dtype", type=click.Choice(list(DTYPES)), default="float64", show_default=True)
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=Folder(),
     default=None,
     help="Run folder to write (default: runs/<date>-<time>-<reg>).",
 )
 @click.option(
     "--reg-layers",
-    type=NumberList(int, "whole number"),
+    type=NumberList(int, "whole number", "1,2"),
     default=None,
     help="Weight layers the --reg regularizer applies to, e.g. 1 or 1,2 (default: all).",
 )
 @click.option(
     "--dropout",
-    type=NumberList(float, "number"),
+    type=NumberList(float, "number", "0.5,0.2"),
     default="0",
     show_default=True,
     help="Dropout rate p of the hidden layers (inverted dropout), one or one per hidden layer.",
@@ -219,7 +243,7 @@ def main() -> None:
 )
 @click.option(
     "--resume",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=Folder(),
     default=None,
     help="Continue the run in this folder from its last checkpoint, with its own settings "
     "(no other option but --quiet may be given); the result equals an uninterrupted run's.",
@@ -237,8 +261,16 @@ def train(
 ) -> None:
     """Train a network and write a run folder (config, per-epoch metrics, parameters,
     a checkpoint after every epoch)."""
+    ctx = click.get_current_context()
     if resume is not None:
-        reject_options_beside_resume(click.get_current_context(), resume)
+        reject_options_beside_resume(ctx, resume)
+    if all(given_on_command_line(ctx, name) for name in ("sizes", "hidden")):
+        errors.print(
+            "[bold red]Error:[/] --hidden sets the hidden layer only when no --sizes is given: "
+            "drop --hidden, or put its units into --sizes (e.g. --sizes 64,100,10)",
+            soft_wrap=True,
+        )
+        sys.exit(EXIT_USAGE)
     settings = TrainSettings(
         mirrors=list(mirrors) or None,
         lmbda=lmbda[0] if len(lmbda) == 1 else lmbda,
@@ -276,8 +308,7 @@ def reject_options_beside_resume(ctx: click.Context, folder: Path) -> None:
     given = [
         param.opts[0]
         for param in ctx.command.params
-        if param.name not in ("resume", "quiet")
-        and ctx.get_parameter_source(param.name) is click.core.ParameterSource.COMMANDLINE
+        if param.name not in ("resume", "quiet") and given_on_command_line(ctx, param.name)
     ]
     if given:
         errors.print(
@@ -290,6 +321,10 @@ def reject_options_beside_resume(ctx: click.Context, folder: Path) -> None:
         sys.exit(EXIT_USAGE)
 
 
+def given_on_command_line(ctx: click.Context, name: str) -> bool:
+    return ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+
+
 @contextlib.contextmanager
 def stop_on_signals(stop: StopFlag):
     """SIGINT (Ctrl-C) and SIGTERM ask training to stop after the current step; a second
@@ -297,7 +332,7 @@ def stop_on_signals(stop: StopFlag):
 
     def request(signum, frame):
         if stop.requested:
-            raise KeyboardInterrupt
+            raise StoppedAtOnce(signum)
         stop.requested, stop.reason = True, signal.Signals(signum).name
 
     previous = {number: signal.signal(number, request) for number in STOP_SIGNALS}
@@ -310,6 +345,15 @@ def stop_on_signals(stop: StopFlag):
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
+
+class StoppedAtOnce(BaseException):
+    """A second SIGINT or SIGTERM: stop now, inside the step. Not a KeyboardInterrupt, which
+    the command-line framework would turn into "Aborted!" and exit status 1."""
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
+
 OPTIONS = {
     "batch_size": "--batch-size",
     "epochs": "--epochs",
@@ -320,6 +364,7 @@ OPTIONS = {
     "training_set_size": "--training-set-size",
     "sizes": "--sizes",
     "hidden": "--hidden",
+    "seed": "--seed",
     "early_stopping": "--early-stopping",
     "halve_eta_after": "--halve-eta-after",
     "dropout": "--dropout",
@@ -378,11 +423,15 @@ class EpochPrinter(Callback):
     def on_epoch_end(self, record, network) -> None:
         if self.quiet:
             return
-        train = record["training"]
         if self.first_epoch is None:
             self.first_epoch = record["epoch"]
+        epoch = f"epoch {record['epoch']:>3}/{self.first_epoch - 1 + self.epochs}"
+        if "training" not in record:  # diverged inside the epoch: nothing was measured
+            self.progress.console.print(f"{epoch}  diverged")
+            return
+        train = record["training"]
         parts = [
-            f"epoch {record['epoch']:>3}/{self.first_epoch - 1 + self.epochs}",
+            epoch,
             f"cost {train['total_cost']:.4f} = C₀ {train['data_cost']:.4f}"
             f" + penalty {train['penalty']:.4f}",
             f"train {train['accuracy']:.2%}",
@@ -583,14 +632,14 @@ class NameList(click.ParamType):
     "--lmbda",
     "--lambda",
     "lmbda",
-    type=NumberList(float, "number"),
+    type=NumberList(float, "number", "5,1"),
     default=None,
     help="λ values, e.g. 0,0.1,1,5,10.",
 )
-@click.option("--eta", type=NumberList(float, "number"), default=None, help="η values.")
+@click.option("--eta", type=NumberList(float, "number", "0.1,0.5"), default=None, help="η values.")
 @click.option(
     "--hidden",
-    type=NumberList(int, "whole number"),
+    type=NumberList(int, "whole number", "30,100"),
     default=None,
     help="Hidden-layer sizes, e.g. 30,100.",
 )
@@ -756,18 +805,26 @@ def print_sweep(result, figures) -> None:
 
 def run() -> None:
     """The ``nnreg`` command: user mistakes exit 2 with a message (handled in each
-    command); anything else is a bug in nnreg and shows its traceback with a request to
+    command); an interrupt that could not stop cleanly exits 128 + its signal number with
+    a message; anything else is a bug in nnreg and shows its traceback with a request to
     report it."""
     try:
-        main()
+        status = main(standalone_mode=False)
     except SystemExit:
         raise
-    except KeyboardInterrupt:
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except (click.Abort, KeyboardInterrupt, StoppedAtOnce) as error:
+        signum = error.signum if isinstance(error, StoppedAtOnce) else signal.SIGINT
         errors.print(
-            "Stopped at once (a second interrupt): files already written are intact; a "
-            "training run resumes from its last checkpoint with nnreg train --resume FOLDER"
+            "\nStopped at once: files already written are intact (each is renamed into "
+            "place only when complete); a training run resumes from its last checkpoint "
+            "with: nnreg train --resume RUN_FOLDER, a sweep by running the same nnreg sweep "
+            "command again",
+            soft_wrap=True,
         )
-        sys.exit(128 + signal.SIGINT)
+        sys.exit(128 + signum)
     except Exception:  # noqa: BLE001 - the last resort: a bug, reported as one
         traceback.print_exc()
         errors.print(
@@ -776,6 +833,7 @@ def run() -> None:
             soft_wrap=True,
         )
         sys.exit(1)
+    sys.exit(status if isinstance(status, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,7 +20,7 @@ from scipy.linalg.blas import get_blas_funcs
 from nnreg.activations import get_activation
 from nnreg.costs import make_cost
 from nnreg.initializers import INITIALIZERS
-from nnreg.validation import check_choice, check_sizes
+from nnreg.validation import check_choice, check_parameter_memory, check_sizes
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
 
@@ -84,6 +84,7 @@ class Network:
         check_choice("initializer", initializer, INITIALIZERS)
         check_choice("dtype", dtype, DTYPES)
         self.dtype = np.dtype(DTYPES[dtype])
+        check_parameter_memory(self.sizes, self.dtype.itemsize)
         self.initializer = initializer
         self.weights, self.biases = INITIALIZERS[initializer](
             self.sizes, np.random.default_rng(rng), self.dtype

@@ -35,6 +35,7 @@ from nnreg.network import Network as _EngineNetwork
 from nnreg.optimizers import SGD as _SGD
 from nnreg.regularizers import Regularizer, make_regularizer
 from nnreg.training import BatchGatherer, TrainingState, training_step
+from nnreg.validation import check_parameter_memory, check_sizes
 
 #### Costs, as in the book: fn(a, y) and delta(z, a, y) on column vectors (or matrices of them)
 
@@ -115,7 +116,8 @@ class Network:
         """``sizes`` lists the neurons per layer, e.g. [784, 30, 10]; weights are initialized
         with :meth:`default_weight_initializer`."""
         self.num_layers = len(sizes)
-        self.sizes = sizes
+        self.sizes = check_sizes(sizes)
+        check_parameter_memory(self.sizes)
         self.default_weight_initializer()
         self.cost = cost
 
@@ -335,7 +337,7 @@ def load(filename):
             raise ValueError(
                 f"unknown cost {data.get('cost')!r}: expected one of {', '.join(COSTS)}"
             )
-        sizes = [int(s) for s in data["sizes"]]
+        sizes = check_sizes(data["sizes"])
         weights = [np.array(w, dtype=np.float64) for w in data["weights"]]
         biases = [np.array(b, dtype=np.float64) for b in data["biases"]]
     except (

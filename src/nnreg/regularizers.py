@@ -111,6 +111,18 @@ class Regularizer:
                     f"{key} has {len(value)} values but the network has {num_layers} weight "
                     f"layers: give one λ for every layer, or a single number for all"
                 )
+            if key.endswith("lmbda") and isinstance(value, tuple) and self.layers is not None:
+                ignored = [
+                    f"λ={v:g} of layer {layer}"
+                    for layer, v in enumerate(value, start=1)
+                    if v and layer not in self.layers
+                ]
+                if ignored:
+                    raise ValueError(
+                        f"layers keeps weight layers {list(self.layers)} only, so {key}'s "
+                        f"{', '.join(ignored)} would be ignored: give 0 there, a single λ, "
+                        "or include the layer"
+                    )
 
     def _buffer(self, p: np.ndarray) -> np.ndarray:
         """Scratch shaped like ``p``, made once per parameter and reused at every step (a

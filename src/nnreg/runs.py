@@ -48,7 +48,10 @@ def create_run_folder(path: Path, config: dict[str, Any]) -> Path:
     """Make ``path`` (which must not hold a run already) and write its config."""
     path = Path(path)
     if (path / CONFIG).exists():
-        raise ValueError(f"{path} already holds a run: choose another --out folder")
+        raise ValueError(
+            f"{path} already holds a run: continue it with nnreg train --resume {path}, or "
+            "choose another --out folder"
+        )
     try:
         path.mkdir(parents=True, exist_ok=True)
         write_json(path / CONFIG, config)
@@ -91,6 +94,10 @@ class RunFolderWriter(Callback):
             lines = "".join(metrics_line(record) for record in self.records).encode()
             with self._writing():
                 atomic_write_bytes(self.folder / METRICS, lambda handle: handle.write(lines))
+                if not self.records:  # starting again: the file may be missing or torn
+                    save_parameters(
+                        self.folder / INITIAL_PARAMETERS, self.network.weights, self.network.biases
+                    )
             return
         create_run_folder(self.folder, self.config)
         save_parameters(self.folder / INITIAL_PARAMETERS, self.network.weights, self.network.biases)
@@ -176,31 +183,64 @@ def lock_run_folder(folder: Path, create: bool):
     return handle
 
 
-def read_run(folder: Path) -> dict[str, Any]:
-    """Config, per-epoch metrics, summary (if written), final and initial parameters (each
-    None when missing) of a run folder."""
+def read_config(folder: Path) -> dict[str, Any]:
+    """A run folder's config.json; ``ValueError`` when there is none or it is not a run's."""
     folder = Path(folder)
     if not (folder / CONFIG).is_file():
         raise ValueError(f"{folder} is not an nnreg run folder (no {CONFIG})")
     config = _read_json(folder / CONFIG)
+    if not isinstance(config, dict):
+        raise ValueError(f"{folder / CONFIG} does not hold an nnreg run's configuration")
+    return config
+
+
+def read_run(folder: Path) -> dict[str, Any]:
+    """Config, per-epoch metrics, summary (if written), final and initial parameters (each
+    None when missing) of a run folder."""
+    folder = Path(folder)
+    config = read_config(folder)
+    problems: list[str] = []
     metrics_path = folder / METRICS
     metrics = []
     if metrics_path.is_file():
-        lines = metrics_path.read_text(encoding="utf-8").splitlines()
-        metrics = [_parse_json(line, metrics_path) for line in lines if line]
+        text = metrics_path.read_text(encoding="utf-8")
+        lines = [line for line in text.splitlines() if line]
+        if lines and not text.endswith("\n") and not _parses(lines[-1]):
+            # a process killed while appending: the epoch is in the checkpoint, not lost
+            problems.append(f"{metrics_path}: the last line is incomplete and was left out")
+            lines.pop()
+        metrics = [_parse_json(line, metrics_path) for line in lines]
+        if not all(isinstance(record, dict) for record in metrics):
+            raise ValueError(f"{metrics_path} does not hold one JSON object per epoch")
     summary_path = folder / SUMMARY
     summary = _read_json(summary_path) if summary_path.is_file() else None
     return {
         "config": config,
         "metrics": metrics,
         "summary": summary,
-        "parameters": _parameters_if_saved(folder / PARAMETERS),
-        "initial_parameters": _parameters_if_saved(folder / INITIAL_PARAMETERS),
+        "parameters": _parameters_if_saved(folder / PARAMETERS, problems),
+        "initial_parameters": _parameters_if_saved(folder / INITIAL_PARAMETERS, problems),
+        "problems": problems,
     }
 
 
-def _parameters_if_saved(path: Path):
-    return load_parameters(path) if path.is_file() else None
+def _parameters_if_saved(path: Path, problems: list[str]):
+    """The parameters in ``path``; None when it is missing, or damaged (noted in ``problems``)."""
+    if not path.is_file():
+        return None
+    try:
+        return load_parameters(path)
+    except ValueError as error:
+        problems.append(str(error))
+        return None
+
+
+def _parses(line: str) -> bool:
+    try:
+        json.loads(line)
+    except json.JSONDecodeError:
+        return False
+    return True
 
 
 def _read_json(path: Path) -> Any:

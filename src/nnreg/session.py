@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from nnreg.activity import ActivityRegularizer
-from nnreg.checkpoints import load_checkpoint
+from nnreg.checkpoints import has_checkpoint, load_checkpoint
 from nnreg.combined import Combined
 from nnreg.constraints import MaxNorm
 from nnreg.datasets import Dataset, load_digits
@@ -27,10 +27,10 @@ from nnreg.datasets.fashion_mnist import load_fashion_mnist
 from nnreg.datasets.folders import load_idx_folder
 from nnreg.datasets.mnist import load_mnist
 from nnreg.dropout import Dropout
-from nnreg.network import Network
+from nnreg.network import DTYPES, Network
 from nnreg.optimizers import make_optimizer
 from nnreg.regularizers import make_regularizer
-from nnreg.runs import SUMMARY, RunFolderWriter, read_run, write_json
+from nnreg.runs import SUMMARY, RunFolderWriter, read_config, write_json
 from nnreg.schedules import PlateauWatcher
 from nnreg.training import (
     Callback,
@@ -40,7 +40,7 @@ from nnreg.training import (
     TrainingState,
     train,
 )
-from nnreg.validation import check_int
+from nnreg.validation import check_int, check_parameter_memory, check_sizes
 
 DATASETS = {
     "digits": lambda folder, mirrors, progress: load_digits(),
@@ -143,7 +143,7 @@ def resume_training(
     """Continue the run in ``folder`` from its last good checkpoint, with its own settings;
     the result is bit for bit that of an uninterrupted run."""
     folder = Path(folder)
-    config = read_run(folder)["config"]
+    config = read_config(folder)
     try:
         settings = TrainSettings(**config["settings"])
     except (KeyError, TypeError) as error:
@@ -169,9 +169,10 @@ def _train(
     if settings.reg_layers is not None:
         options["layers"] = settings.reg_layers
     regularizer = _with_extras(make_regularizer(settings.reg, settings.lmbda, **options), settings)
-    if settings.expand:
-        check_int("expand", settings.expand, minimum=1, maximum=4, hint=": copies per image")
+    check_int("expand", settings.expand, minimum=0, maximum=4, hint=": shifted copies per image")
     check_int("epochs", settings.epochs, minimum=1, hint=": the number of passes over the data")
+    check_int("seed", settings.seed, minimum=0, hint=": seeds are whole numbers >= 0")
+    _check_network_fits(settings)
     for name in ("early_stopping", "halve_eta_after"):
         value = getattr(settings, name)
         if value is not None:
@@ -213,8 +214,15 @@ def _train(
         else None
     )
     records, warning = None, None
-    if resume:
-        records, extra, warning = load_checkpoint(folder, network, state)
+    if resume and not has_checkpoint(folder):
+        # stopped before its first checkpoint: the seed gives the same start again
+        records, extra = [], {}
+        warning = (
+            "no checkpoint had been written yet (the run stopped during its first epoch): "
+            "it was trained again from its initial parameters, which gives the same result"
+        )
+    elif resume:
+        records, extra, warning = load_checkpoint(folder, network, state, len(training))
         optimizer.learning_rate = extra.get("learning_rate", optimizer.learning_rate)
         if watcher is not None:
             watcher.restore(records, extra, network)
@@ -271,6 +279,17 @@ def _train(
         summary["resume_warning"] = warning
     write_json(folder / SUMMARY, summary)
     return RunResult(folder, history, summary)
+
+
+def _check_network_fits(settings: TrainSettings) -> None:
+    """Refuse, before any data is loaded, a network too big for this machine's memory (with
+    ``hidden``, counted with one input and one output unit: a lower bound)."""
+    itemsize = np.dtype(DTYPES.get(settings.dtype, np.float64)).itemsize
+    if settings.sizes is not None:
+        check_parameter_memory(check_sizes(settings.sizes), itemsize, "sizes")
+    else:
+        hidden = check_int("hidden", settings.hidden, minimum=1, hint=": units of the hidden layer")
+        check_parameter_memory([1, hidden, 1], itemsize, "hidden", shown=hidden)
 
 
 def _with_extras(regularizer, settings: TrainSettings):

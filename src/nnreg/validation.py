@@ -8,6 +8,7 @@ are, so they are written for a person.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -25,8 +26,10 @@ def check_choice(name: str, value: Any, choices: Mapping[str, Any] | Iterable[st
 def check_sizes(sizes: Sequence[int]) -> list[int]:
     """Layer sizes: at least an input and an output layer, each a positive integer."""
     try:
+        if isinstance(sizes, (str, bytes)) or any(isinstance(s, bool) for s in sizes):
+            raise TypeError
         values = [int(s) for s in sizes]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(
             f"sizes must be a list of integers such as [784, 30, 10], got {sizes!r}"
         ) from None
@@ -37,6 +40,40 @@ def check_sizes(sizes: Sequence[int]) -> list[int]:
     if min(values) < 1:
         raise ValueError(f"every layer needs at least one unit, got sizes {values}")
     return values
+
+
+PARAMETER_COPIES = 6
+"""Copies of the parameters training holds at once: the parameters, their gradients, the
+optimizer's and regularizer's state, the last good parameters and a checkpoint being written."""
+
+
+def physical_memory() -> int | None:
+    """This machine's memory in bytes, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_parameter_memory(
+    sizes: Sequence[int], itemsize: int = 8, name: str = "sizes", shown: Any = None
+) -> int:
+    """The number of parameters of a network with these ``sizes``; ``ValueError`` (before
+    anything is allocated) when training it would need more than this machine's memory.
+    The message names ``name`` with the value ``shown`` (default: the sizes)."""
+    count = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    needed, available = PARAMETER_COPIES * count * itemsize, physical_memory()
+    if available is not None and needed > available:
+        raise ValueError(
+            f"{name} {list(sizes) if shown is None else shown} gives a network of at least "
+            f"{count:,} parameters: training it needs about {_gib(needed)} of memory, more "
+            f"than this machine's {_gib(available)}; choose fewer units"
+        )
+    return count
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2**30:,.1f} GiB"
 
 
 def check_real(

@@ -57,6 +57,10 @@ def load_idx_folder(folder: str | Path, validation_size: int | None = None) -> d
                 f"{folder}: {len(images)} {kind} images but {len(labels)} labels: the files do "
                 "not belong together"
             )
+    for key, stem in PARTS.items():
+        if len(arrays[key]) == 0:
+            raise ValueError(f"{find_part(folder, stem)} holds no examples: nothing to train on")
+    classes = _classes(arrays, folder)
     train_images = arrays["train_images"].reshape(len(arrays["train_images"]), -1)
     test_images = arrays["test_images"].reshape(len(arrays["test_images"]), -1)
     if validation_size is None:
@@ -66,7 +70,6 @@ def load_idx_folder(folder: str | Path, validation_size: int | None = None) -> d
             f"{folder}: cannot hold out {validation_size} of {len(train_images)} training images "
             "for validation"
         )
-    classes = int(max(arrays["train_labels"].max(), arrays["test_labels"].max())) + 1
     cut = len(train_images) - validation_size
     splits = {
         "training": (train_images[:cut], arrays["train_labels"][:cut]),
@@ -78,3 +81,32 @@ def load_idx_folder(folder: str | Path, validation_size: int | None = None) -> d
         name: make_dataset(images, labels, classes, name, input_divisor=255.0)
         for name, (images, labels) in splits.items()
     }
+
+
+def _classes(arrays: dict[str, np.ndarray], folder: Path) -> int:
+    """The number of classes: every label from 0 up must occur in the training labels, so
+    one stray label (a damaged byte) cannot silently add output units."""
+    present = np.unique(arrays["train_labels"])
+    classes = int(present[-1]) + 1
+    if len(present) != classes:
+        gaps = np.setdiff1d(np.arange(classes), present)
+        raise ValueError(
+            f"{find_part(folder, PARTS['train_labels'])}: the largest label is "
+            f"{classes - 1} but labels {_ranges(gaps)} never occur: is the file damaged? "
+            "Labels must be the classes 0, 1, 2, … with every one present"
+        )
+    stray = arrays["test_labels"][arrays["test_labels"] >= classes]
+    if len(stray):
+        raise ValueError(
+            f"{find_part(folder, PARTS['test_labels'])}: label {int(stray[0])} never "
+            f"occurs in the training labels (0 to {classes - 1}): is the file damaged?"
+        )
+    return classes
+
+
+def _ranges(values: np.ndarray) -> str:
+    """``10–199`` for a run of consecutive values, else the first few."""
+    values = [int(v) for v in values]
+    if values[-1] - values[0] + 1 == len(values) and len(values) > 2:
+        return f"{values[0]}–{values[-1]}"
+    return ", ".join(map(str, values[:5])) + (", …" if len(values) > 5 else "")
