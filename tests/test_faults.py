@@ -264,6 +264,246 @@ ROWS = [
         "needs \\(mini_batch, eta, lmbda, n\\)",
     ),
     # -- faults while training ---------------------------------------------------------------
+    # -- list options with an empty item (never a silently dropped layer or λ) ---------------
+    *[
+        (
+            f"train-{option}-empty-item",
+            lambda t, g: t,
+            (lambda o, v: lambda t: ["train", o, v, "--out", str(t / "r")])(option, value),
+            2,
+            f"{option}.*empty item",
+        )
+        for option, value in [
+            ("--sizes", "64,,10"),
+            ("--lmbda", "5,,1"),
+            ("--reg-layers", "1,,2"),
+            ("--dropout", "0.1,,0.2"),
+            ("--sizes", "64,30,"),
+        ]
+    ],
+    # -- more options -------------------------------------------------------------------------
+    *[
+        (
+            f"train{name}",
+            lambda t, g: t,
+            (lambda o: lambda t: ["train", *o, "--out", str(t / "r")])(args),
+            2,
+            message,
+        )
+        for name, args, message in [
+            ("--seed-negative", ["--seed", "-1"], "--seed: seed must be >= 0"),
+            ("--expand-negative", ["--expand", "-1"], "--expand: expand must be >= 0"),
+            (
+                "--sizes-too-big-for-memory",
+                ["--sizes", "64,100000000000,10"],
+                "--sizes: .* more than this machine's",
+            ),
+            (
+                "--hidden-too-big-for-memory",
+                ["--hidden", "100000000000"],
+                "--hidden: hidden 100000000000 .* more than this machine's",
+            ),
+            ("--hidden-beside-sizes", ["--sizes", "64,20,10", "--hidden", "5"], "drop --hidden"),
+            (
+                "--reg-layers-drops-a-lambda",
+                ["--reg-layers", "1", "--lmbda", "1,2"],
+                "--reg-layers: .*λ=2 of layer 2 would be ignored",
+            ),
+            ("--data-zero-images", ["--data", "{zero}"], "holds no examples"),
+            ("--data-stray-label", ["--data", "{stray}"], "labels 10–199 never occur"),
+        ]
+        if "{" not in args[-1]
+    ],
+    ("train--out-empty", lambda t, g: t, lambda t: ["train", "--out", ""], 2, "--out.*empty"),
+    ("train--resume-empty", lambda t, g: t, lambda t: ["train", "--resume", ""], 2, "empty"),
+    (
+        "idx-folder-with-no-images",
+        lambda t, g: _idx_folder(t, images=0),
+        lambda f: ["train", "--data", str(f), "--out", str(f.parent / "r")],
+        2,
+        "train-images-idx3-ubyte holds no examples",
+    ),
+    (
+        "idx-label-200-among-0-to-9",
+        lambda t, g: _idx_folder(t, stray_label=200),
+        lambda f: ["train", "--data", str(f), "--out", str(f.parent / "r")],
+        2,
+        "train-labels-idx1-ubyte: the largest label is 200 but labels 10–199 never occur",
+    ),
+    (
+        "idx-test-label-unseen-in-training",
+        lambda t, g: _idx_folder(t, stray_test_label=12),
+        lambda f: ["train", "--data", str(f), "--out", str(f.parent / "r")],
+        2,
+        "t10k-labels-idx1-ubyte: label 12 never occurs in the training labels",
+    ),
+    (
+        "network2-fractional-sizes",
+        lambda t, g: t,
+        lambda t: network2.Network([4.9, 3.2, 2.7]),
+        ValueError,
+        "whole numbers",
+    ),
+    (
+        "network2-load-fractional-sizes",
+        lambda t, g: idx_file(
+            t,
+            json.dumps(
+                {
+                    "sizes": [2.5, 1],
+                    "weights": [[[0.0, 0.0]]],
+                    "biases": [[[0.0]]],
+                    "cost": "CrossEntropyCost",
+                }
+            ).encode(),
+            "net.json",
+        ),
+        lambda p: network2.load(str(p)),
+        ValueError,
+        "net.json is not a saved network2 file: sizes must list",
+    ),
+    (
+        "network2-too-big-for-memory",
+        lambda t, g: t,
+        lambda t: network2.Network([784, 10**11, 10]),
+        ValueError,
+        "more than this machine's",
+    ),
+    # -- divergence with the per-epoch lines on (the default) ---------------------------------
+    (
+        "diverges-inside-an-epoch-not-quiet",
+        lambda t, g: t,
+        lambda t: [
+            "train",
+            *("--epochs", "3", "--activation", "tanh", "--eta", "1e30"),
+            *("--out", str(t / "r")),
+        ],
+        3,
+        "epoch 1/3 diverged Training diverged",
+    ),
+    # -- a run killed before its first checkpoint ---------------------------------------------
+    (
+        "resume-a-run-killed-in-its-first-epoch",
+        lambda t, g: _killed_in_first_epoch(copy_run(g, t)),
+        lambda f: ["train", "--resume", str(f), "--quiet"],
+        0,
+        "no checkpoint had been written yet",
+        lambda f: _assert_like_unbroken(f, 2),
+    ),
+    (
+        "new-run-into-a-run-killed-in-its-first-epoch",
+        lambda t, g: _killed_in_first_epoch(copy_run(g, t)),
+        lambda f: ["train", "--epochs", "1", "--out", str(f)],
+        2,
+        "already holds a run: continue it with nnreg train --resume",
+    ),
+    # -- damaged checkpoint contents: the newest is unusable, the previous one is used ---------
+    *[
+        (
+            f"newest-checkpoint-{name}",
+            (lambda d: lambda t, g: _damage_newest(copy_run(g, t), d))(damage),
+            lambda f: ["train", "--resume", str(f), "--quiet"],
+            0,
+            "checkpoint.npz is damaged.*resumed from checkpoint.previous.npz",
+            lambda f: _assert_like_unbroken(f, 3),
+        )
+        for name, damage in [
+            ("meta-without-rng", lambda meta, arrays: meta.pop("rng")),
+            ("records-7", lambda meta, arrays: meta.update(records=7)),
+            ("records-of-other-epochs", lambda meta, arrays: meta["records"].reverse()),
+            ("record-without-weights", lambda meta, arrays: meta["records"][0].pop("weights")),
+            (
+                "learning-rate-a-string",
+                lambda meta, arrays: meta["extra"].update(learning_rate="x"),
+            ),
+            ("learning-rate-nan", lambda meta, arrays: meta["extra"].update(learning_rate=None)),
+            ("extra-a-list", lambda meta, arrays: meta.update(extra=[1])),
+            ("epoch-1000000", lambda meta, arrays: meta.update(epoch=1000000)),
+            ("epoch-minus-5", lambda meta, arrays: meta.update(epoch=-5)),
+            ("epoch-true", lambda meta, arrays: meta.update(epoch=True)),
+            (
+                "rng-of-another-generator",
+                lambda meta, arrays: meta["rng"].update(bit_generator="MT"),
+            ),
+            ("position-a-string", lambda meta, arrays: meta.update(position="0")),
+            ("nan-weights", lambda meta, arrays: arrays["weights_0"].__setitem__((0, 0), np.nan)),
+            ("inf-state", lambda meta, arrays: _first_state(arrays).fill(np.inf)),
+            (
+                "int8-weights",
+                lambda meta, arrays: arrays.update(weights_1=arrays["weights_1"].astype(np.int8)),
+            ),
+            (
+                "float32-weights",
+                lambda meta, arrays: arrays.update(
+                    weights_0=arrays["weights_0"].astype(np.float32)
+                ),
+            ),
+            ("order-not-a-permutation", lambda meta, arrays: _bad_order(meta, arrays)),
+        ]
+    ],
+    (
+        "newest-checkpoint-meta-a-list",
+        lambda t, g: _damage_newest(copy_run(g, t), "list"),
+        lambda f: ["train", "--resume", str(f), "--quiet"],
+        0,
+        "its metadata is a list.*resumed from checkpoint.previous.npz",
+        lambda f: _assert_like_unbroken(f, 3),
+    ),
+    (
+        "both-checkpoints-with-a-list-for-metadata",
+        lambda t, g: _damage_newest(
+            _damage_newest(copy_run(g, t), "list", "checkpoint.previous.npz"), "list"
+        ),
+        lambda f: resume_training(f),
+        CheckpointError,
+        "no usable checkpoint in .*run: .*checkpoint.npz is damaged: its metadata is a list",
+    ),
+    # -- damaged files resume does not need ----------------------------------------------------
+    (
+        "resume-with-damaged-parameters",
+        lambda t, g: _extended(_torn(copy_run(g, t), "parameters.npz")),
+        lambda f: ["train", "--resume", str(f), "--quiet"],
+        0,
+        "run folder",
+        lambda f: _assert_like_unbroken(f, 3),
+    ),
+    (
+        "resume-with-damaged-initial-parameters",
+        lambda t, g: _extended(_torn(copy_run(g, t), "initial_parameters.npz")),
+        lambda f: ["train", "--resume", str(f), "--quiet"],
+        0,
+        "run folder",
+        lambda f: _assert_like_unbroken(f, 3, initial=True),
+    ),
+    (
+        "resume-with-a-torn-last-metrics-line",
+        lambda t, g: _extended(_torn_metrics(copy_run(g, t))),
+        lambda f: ["train", "--resume", str(f), "--quiet"],
+        0,
+        "run folder",
+        lambda f: _assert_like_unbroken(f, 3),
+    ),
+    (
+        "plot-with-damaged-parameters",
+        lambda t, g: _torn(copy_run(g, t), "parameters.npz"),
+        lambda f: ["plot", str(f), "--out", str(f.parent / "figures")],
+        0,
+        "Warning: .*parameters.npz is not a readable nnreg parameter file.*drawn without it",
+    ),
+    (
+        "plot-with-a-torn-last-metrics-line",
+        lambda t, g: _torn_metrics(copy_run(g, t)),
+        lambda f: ["plot", str(f), "--out", str(f.parent / "figures")],
+        0,
+        "Warning: .*metrics.jsonl: the last line is incomplete",
+    ),
+    (
+        "load-parameters-of-another-kind",
+        lambda t, g: _npz(t, weights_0=np.zeros((2, 2), np.int8), biases_0=np.zeros(2)),
+        lambda p: load_parameters(p),
+        ValueError,
+        "no float arrays",
+    ),
     (
         "concurrent-run-in-the-same-folder",
         lambda t, g: _held(copy_run(g, t)),
@@ -272,6 +512,130 @@ ROWS = [
         "another nnreg process is training",
     ),
 ]
+
+
+# -- helpers of the rows above ---------------------------------------------------------------
+def _npz(tmp_path, **arrays):
+    path = tmp_path / "parameters.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+def _idx(tmp_path, name, array: np.ndarray):
+    dims = struct.pack(f">{array.ndim}i", *array.shape)
+    (tmp_path / name).write_bytes(b"\x00\x00\x08" + bytes([array.ndim]) + dims + array.tobytes())
+
+
+def _idx_folder(tmp_path, images=60, stray_label=None, stray_test_label=None):
+    """A folder of the four IDX files: ``images`` 4×4 training images of labels 0–9."""
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    labels = (np.arange(images) % 10).astype(np.uint8)
+    test_labels = (np.arange(20) % 10).astype(np.uint8)
+    if stray_label is not None:
+        labels[-1] = stray_label
+    if stray_test_label is not None:
+        test_labels[0] = stray_test_label
+    _idx(folder, "train-images-idx3-ubyte", rng.integers(0, 256, (images, 4, 4), np.uint8))
+    _idx(folder, "train-labels-idx1-ubyte", labels)
+    _idx(folder, "t10k-images-idx3-ubyte", rng.integers(0, 256, (20, 4, 4), np.uint8))
+    _idx(folder, "t10k-labels-idx1-ubyte", test_labels)
+    return folder
+
+
+def _killed_in_first_epoch(folder):
+    """What SIGKILL during the first epoch leaves: config and initial parameters only."""
+    for name in ("checkpoint.npz", "checkpoint.previous.npz", "parameters.npz", "summary.json"):
+        (folder / name).unlink()
+    (folder / "metrics.jsonl").write_text("")
+    return folder
+
+
+def _extended(folder, epochs=3):
+    _extend(folder, epochs)
+    (folder / "summary.json").unlink()
+    return folder
+
+
+def _torn(folder, name):
+    path = folder / name
+    path.write_bytes(path.read_bytes()[:200])
+    return folder
+
+
+def _torn_metrics(folder):
+    with open(folder / "metrics.jsonl", "a") as handle:
+        handle.write('{"epoch": 3, "seconds": 0.1, "train')
+    return folder
+
+
+def _first_state(arrays):
+    return arrays[next(key for key in arrays if key.startswith("regularizer."))]
+
+
+def _bad_order(meta, arrays):
+    """An interrupted epoch whose saved order repeats an example."""
+    order = np.arange(1200)
+    order[1] = 0
+    arrays["epoch_order"] = order
+    meta["position"] = 10
+
+
+def _damage_newest(folder, damage, name="checkpoint.npz"):
+    """Rewrite one checkpoint with ``damage(meta, arrays)`` applied (or metadata that is a
+    list), as a hostile edit would; the run is extended to 3 epochs so resume has work."""
+    path = folder / name
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    meta = json.loads(str(arrays["meta"]))
+    if damage == "list":
+        meta = [meta]
+    else:
+        damage(meta, arrays)
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+    if (folder / "summary.json").exists():
+        _extended(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def unbroken(tmp_path_factory):
+    """The good run's settings trained without a break, for 2 and 3 epochs."""
+    runs = {}
+    for epochs in (2, 3):
+        folder = tmp_path_factory.mktemp("unbroken") / "run"
+        run_training(TrainSettings(epochs=epochs, reg="l1-cumulative", lmbda=1.0), out=folder)
+        runs[epochs] = folder
+    return runs
+
+
+def _assert_like_unbroken(folder, epochs, initial=False):
+    """Checked by the table test with the unbroken runs: parameters, metrics, summary equal."""
+    return ("like-unbroken", folder, epochs, initial)
+
+
+def _check_like_unbroken(folder, reference, initial):
+    names = ["parameters.npz", *(["initial_parameters.npz"] if initial else [])]
+    for name in names:
+        ours, theirs = load_parameters(folder / name), load_parameters(reference / name)
+        for a, b in zip(ours[0] + ours[1], theirs[0] + theirs[1]):
+            np.testing.assert_array_equal(a, b)
+    ours, theirs = (
+        [
+            _without_seconds(json.loads(line))
+            for line in (f / "metrics.jsonl").read_text().splitlines()
+        ]
+        for f in (folder, reference)
+    )
+    assert ours == theirs
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["test"] == json.loads((reference / "summary.json").read_text())["test"]
+
+
+def _without_seconds(record):
+    return {k: v for k, v in record.items() if k != "seconds"}
 
 
 def _pickled_npz(tmp_path):
@@ -308,24 +672,30 @@ def _held(folder):
 
 
 @pytest.mark.parametrize(
-    "setup, action, expected, message", [row[1:] for row in ROWS], ids=[row[0] for row in ROWS]
+    "setup, action, expected, message, check",
+    [(*row[1:5], row[5] if len(row) > 5 else None) for row in ROWS],
+    ids=[row[0] for row in ROWS],
 )
-def test_bad_input_or_fault(setup, action, expected, message, tmp_path, good_run):
+def test_bad_input_or_fault(setup, action, expected, message, check, tmp_path, good_run, unbroken):
     context = setup(tmp_path, good_run)
     before = fingerprint(tmp_path)
     if isinstance(expected, int):
         result = CliRunner().invoke(main, action(context))
         assert result.exit_code == expected, result.output
         assert "Traceback" not in result.output
-        text = result.output
+        text = " ".join(result.output.split())
     else:
         with pytest.raises(expected) as raised:
             action(context)
         assert type(raised.value) is expected
         text = str(raised.value)
     assert re.search(message, text), text
-    after = fingerprint(tmp_path)
-    assert {k: v for k, v in after.items() if k in before} == before, "a good file changed"
+    if check is None:  # a refusal: every file that was there is unchanged
+        after = fingerprint(tmp_path)
+        assert {k: v for k, v in after.items() if k in before} == before, "a good file changed"
+    else:  # a recovery: the run ends exactly as an unbroken one
+        _, folder, epochs, initial = check(context)
+        _check_like_unbroken(folder, unbroken[epochs], initial)
 
 
 def test_the_table_covers_at_least_thirty_faults():
@@ -456,3 +826,110 @@ def test_a_bug_shows_its_traceback_and_asks_to_report_it(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "Traceback" in err and "RuntimeError: an internal inconsistency" in err
     assert "This is a bug in nnreg" in err and "please report it" in err
+
+
+# -- SIGKILL at chosen and random moments, then resume: always bit for bit ---------------------
+KILLABLE = Path(__file__).parent / "killable_train.py"
+
+
+def _start(folder: Path, pause: str | None) -> subprocess.Popen:
+    """``nnreg train`` into ``folder`` as a user would go on: a new run when the folder holds
+    none yet, else --resume."""
+    started = (folder / "config.json").is_file()
+    args = (
+        ["train", "--resume", str(folder), "--quiet"]
+        if started
+        else ["train", "--epochs", "12", "--out", str(folder), "--quiet", *OPTIONS]
+    )
+    environment = {**os.environ, "NNREG_TEST_PAUSE": pause or ""}
+    return subprocess.Popen(
+        [sys.executable, str(KILLABLE), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+    )
+
+
+def _kill_at(process: subprocess.Popen, moment) -> None:
+    """SIGKILL when the process reports PAUSED (a named moment) or after ``moment`` seconds."""
+    if isinstance(moment, str):
+        line = process.stdout.readline()
+        if line.strip() != "PAUSED":  # finished before the moment came: nothing to kill
+            process.wait(timeout=60)
+            return
+    else:
+        try:
+            process.wait(timeout=moment)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+    process.kill()
+    process.wait(timeout=60)
+
+
+def _kill_and_resume(folder: Path, moments: list, reference: Path) -> None:
+    for moment in moments:
+        process = _start(folder, moment if isinstance(moment, str) else None)
+        _kill_at(process, moment)
+        assert process.returncode in (0, -signal.SIGKILL), process.stderr.read()
+    process = _start(folder, None)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    ours, theirs = load_parameters(folder / "parameters.npz"), load_parameters(
+        reference / "parameters.npz"
+    )
+    for a, b in zip(ours[0] + ours[1], theirs[0] + theirs[1]):
+        np.testing.assert_array_equal(a, b)
+    assert [_without_seconds(json.loads(line)) for line in _lines(folder)] == [
+        _without_seconds(json.loads(line)) for line in _lines(reference)
+    ]
+
+
+def _lines(folder: Path) -> list[str]:
+    return (folder / "metrics.jsonl").read_text().splitlines()
+
+
+def test_sigkill_at_the_worst_moments_then_resume_is_bit_identical(tmp_path, uninterrupted):
+    moments = [
+        "step:20",  # inside the first epoch: no checkpoint yet
+        "checkpoint-temp:2",  # while a checkpoint's temporary file is written
+        "checkpoint-rename:2",  # between the renames: only checkpoint.previous.npz in place
+        "step:150",  # part-way through a later epoch
+    ]
+    _kill_and_resume(tmp_path / "run", moments, uninterrupted)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(3))
+def test_sigkill_at_random_moments_then_resume_is_bit_identical(seed, tmp_path, uninterrupted):
+    import random
+
+    chance = random.Random(seed)
+    named = ["step:5", "step:90", "checkpoint-temp:1", "checkpoint-rename:1", "checkpoint-temp:3"]
+    moments = [
+        chance.choice(named) if chance.random() < 0.4 else chance.uniform(0.2, 3.0)
+        for _ in range(8)
+    ]
+    _kill_and_resume(tmp_path / "run", moments, uninterrupted)
+
+
+@pytest.mark.parametrize("gap", [0.01, 0.025, 0.04])
+def test_a_second_ctrl_c_soon_after_the_first_exits_130_and_the_run_resumes(
+    gap, tmp_path, uninterrupted
+):
+    folder = tmp_path / "run"
+    process = _start(folder, None)
+    metrics = folder / "metrics.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not metrics.is_file() or not _lines(folder)):
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    time.sleep(gap)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "Aborted!" not in stderr
+    assert "nnreg train --resume" in " ".join(stderr.split())
+    _kill_and_resume(folder, [], uninterrupted)

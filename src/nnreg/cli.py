@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 import traceback
+import warnings
 from pathlib import Path
 
 import click
@@ -31,8 +32,9 @@ from nnreg.initializers import INITIALIZERS
 from nnreg.network import DTYPES
 from nnreg.plots import write_figures, write_sweep_figures
 from nnreg.regularizers import FORMULAS, REGULARIZERS
+from nnreg.runs import RunFolderWarning
 from nnreg.session import TrainSettings, resume_training, run_training
-from nnreg.sweep import cell_done, make_grid, read_grid_file, run_sweep
+from nnreg.sweep import make_grid, read_grid_file, run_sweep
 from nnreg.training import Callback, StopFlag, TrainingDiverged, TrainingInterrupted
 
 EXIT_USAGE = 2
@@ -469,7 +471,7 @@ def print_summary(summary: dict, folder: Path) -> None:
             + (f"; stopped: {summary['stopped']}" if "stopped" in summary else "")
         )
     if "resume_warning" in summary:
-        console.print(f"[yellow]Warning:[/] {escape(summary['resume_warning'])}")
+        console.print(f"[yellow]Warning:[/] {escape(summary['resume_warning'])}", soft_wrap=True)
     console.print(f"run folder: {folder}")
 
 
@@ -491,10 +493,15 @@ def plot(run_folders: tuple[Path, ...], out: Path | None) -> None:
     if out is None:
         out = run_folders[0] / "figures" if len(run_folders) == 1 else Path("comparison-figures")
     try:
-        written = write_figures(run_folders, out)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RunFolderWarning)
+            written = write_figures(run_folders, out)
     except (ValueError, OSError) as error:
         errors.print(f"[bold red]Error:[/] {escape(str(error))}", soft_wrap=True)
         sys.exit(EXIT_USAGE)
+    for warning in caught:
+        if issubclass(warning.category, RunFolderWarning):
+            errors.print(f"[yellow]Warning:[/] {escape(str(warning.message))}", soft_wrap=True)
     for path in written.values():
         console.print(str(path))
 
@@ -651,7 +658,7 @@ class NameList(click.ParamType):
 @click.option("--seed", type=int, default=None, help="Seed of every cell (default 0).")
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(file_okay=False),
     default=None,
     help="Sweep folder (default: sweeps/<date>-<time>).",
 )
@@ -665,7 +672,7 @@ class NameList(click.ParamType):
 @click.option(
     "-j",
     "--jobs",
-    type=int,
+    type=click.IntRange(min=1),
     default=2,
     show_default=True,
     help="Parallel cells (joblib processes, or local Dask workers).",
@@ -677,7 +684,7 @@ class NameList(click.ParamType):
 )
 @click.option(
     "--blas-threads",
-    type=int,
+    type=click.IntRange(min=1),
     default=1,
     show_default=True,
     help="BLAS threads per cell, so parallel cells do not oversubscribe the cores.",
@@ -699,31 +706,37 @@ def sweep(
 ) -> None:
     """Train a grid of regularizer × λ × η × hidden units, one run folder per cell.
 
-    Cells already finished are skipped when the same sweep runs again; interrupted ones
-    resume from their checkpoints, failed ones are trained again. Writes results.csv and
-    accuracy, sparsity and norm figures against λ, and prints the best cell by validation
-    accuracy with its test accuracy.
+    Cells already finished with the same settings are skipped when the sweep runs again;
+    interrupted ones resume from their checkpoints, cells asked for more epochs continue
+    from theirs; cells holding results of other settings make the sweep refuse to run.
+    Writes results.csv and accuracy, sparsity and norm figures against λ, and prints the
+    best cell by validation accuracy with its test accuracy. Ctrl-C (or SIGTERM) stops the
+    running cells after their current step with a checkpoint; run the same command again
+    to finish.
     """
+    stop = StopFlag()
     try:
+        if out is not None and not out.strip():
+            raise ValueError("--out: give the sweep folder a name (an empty one was given)")
         axes, train_settings = read_grid_file(grid_file) if grid_file else ({}, {})
         given = {k: v for k, v in train_options.items() if v is not None}
         base = TrainSettings(**{**train_settings, **given})
         chosen = {"reg": reg, "lmbda": lmbda, "eta": eta, "hidden": hidden}
         axes.update({k: v for k, v in chosen.items() if v is not None})
         grid = make_grid(**{"reg": ["l2"], "lmbda": [0.0, 0.1, 1.0, 5.0], **axes}, base=base)
-        out = out or Path("sweeps") / time.strftime("%Y%m%d-%H%M%S")
-        cells = grid.cells()
-        with Progress(
-            TextColumn("[bold]cells"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            disable=quiet,
-        ) as progress:
-            task = progress.add_task("cells", total=len(cells))
-            done = [c for c in cells if cell_done(out / "cells" / c.name)]
-            progress.advance(task, len(done))
+        out = Path(out) if out is not None else Path("sweeps") / time.strftime("%Y%m%d-%H%M%S")
+        with (
+            Progress(
+                TextColumn("[bold]cells"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                disable=quiet,
+            ) as progress,
+            stop_on_signals(stop),
+        ):
+            task = progress.add_task("cells", total=len(grid.cells()))
             result = run_sweep(
                 grid,
                 out,
@@ -732,12 +745,36 @@ def sweep(
                 scheduler,
                 blas_threads,
                 on_cell_done=lambda name: progress.advance(task),
+                stop=stop,
             )
+        if result.interrupted:
+            stopped_sweep(out, stop.reason)
         figures = write_sweep_figures(result.rows, out)
+    except StoppedAtOnce as error:
+        stopped_sweep(out, error.signum, at_once=True)
     except (ValueError, OSError, DownloadError) as error:
-        errors.print(f"[bold red]Error:[/] {escape(str(error))}", soft_wrap=True)
+        errors.print(f"[bold red]Error:[/] {escape(with_option_name(str(error)))}", soft_wrap=True)
         sys.exit(EXIT_USAGE)
     print_sweep(result, figures)
+
+
+def stopped_sweep(out: Path, reason: str | int, at_once: bool = False) -> None:
+    """Say how an interrupted sweep resumes, and exit 128 + the signal's number."""
+    signum = int(getattr(signal, reason, signal.SIGINT)) if isinstance(reason, str) else reason
+    how = (
+        "at once (a second signal): its workers were ended; each cell keeps its last "
+        "checkpoint (one per epoch)"
+        if at_once
+        else "the running cells stopped after their current step and wrote checkpoints"
+    )
+    errors.print(
+        f"[bold yellow]Sweep interrupted[/] by {signal.Signals(signum).name}, {how}; finished "
+        "cells are kept, and results.csv is written once every cell is done. Resume by "
+        f"running the same nnreg sweep command again with --out {escape(str(out))}: "
+        "interrupted cells continue from their checkpoints.",
+        soft_wrap=True,
+    )
+    sys.exit(128 + signum)
 
 
 def print_sweep(result, figures) -> None:
@@ -755,29 +792,17 @@ def print_sweep(result, figures) -> None:
     ):
         table.add_column(column, justify="left" if column == "regularizer" else "right")
     for row in result.rows:
-        if row["diverged"] or "validation_accuracy" not in row:
-            table.add_row(
-                row["reg"],
-                f"{row['lmbda']:g}",
-                f"{row['eta']:g}",
-                str(row["hidden"]),
-                "diverged",
-                "",
-                "",
-                "",
-                "",
-            )
+        cell = [row["reg"], f"{row['lmbda']:g}", f"{row['eta']:g}", str(row["hidden"])]
+        if row["status"] != "finished":
+            table.add_row(*cell, row["status"], "", "", "", "")
             continue
         table.add_row(
-            row["reg"],
-            f"{row['lmbda']:g}",
-            f"{row['eta']:g}",
-            str(row["hidden"]),
+            *cell,
             f"{row['validation_accuracy']:.2%}",
-            f"{row['validation_data_cost']:.4f}",
-            f"{row['penalty']:.4f}",
-            f"{row['layer1_fraction_zero']:.1%}",
-            f"{row['seconds']:.2f}",
+            number(row["validation_data_cost"], ".4f"),
+            number(row["penalty"], ".4f"),
+            number(row["layer1_fraction_zero"], ".1%"),
+            number(row["seconds"], ".2f"),
         )
     console.print(table)
     console.print(f"trained {len(result.trained)} cells, {len(result.skipped)} were already done")
@@ -786,6 +811,13 @@ def print_sweep(result, figures) -> None:
             f"{len(result.resumed)} interrupted cells resumed from their checkpoints: "
             + ", ".join(result.resumed)
         )
+    if result.extended:
+        console.print(
+            f"{len(result.extended)} cells continued from their checkpoints to more epochs: "
+            + ", ".join(result.extended)
+        )
+    for name, reason in result.failed.items():
+        console.print(f"[bold red]failed[/] {escape(name)}: {escape(reason)}", soft_wrap=True)
     best = result.best
     if best is not None:
         test = (
@@ -803,18 +835,28 @@ def print_sweep(result, figures) -> None:
     )
 
 
+def number(value, spec: str) -> str:
+    """A number from a results row; a missing one (NaN is stored as null) as a dash."""
+    return "—" if value is None else format(value, spec)
+
+
 def run() -> None:
     """The ``nnreg`` command: user mistakes exit 2 with a message (handled in each
     command); an interrupt that could not stop cleanly exits 128 + its signal number with
     a message; anything else is a bug in nnreg and shows its traceback with a request to
     report it."""
     try:
+        sys.exit(_run_main())
+    finally:  # the process is ending: a late Ctrl-C must not change its status
+        _ignore_stop_signals()
+
+
+def _run_main() -> int:
+    try:
         status = main(standalone_mode=False)
-    except SystemExit:
-        raise
     except click.ClickException as error:
         error.show()
-        sys.exit(error.exit_code)
+        return error.exit_code
     except (click.Abort, KeyboardInterrupt, StoppedAtOnce) as error:
         signum = error.signum if isinstance(error, StoppedAtOnce) else signal.SIGINT
         errors.print(
@@ -824,7 +866,7 @@ def run() -> None:
             "command again",
             soft_wrap=True,
         )
-        sys.exit(128 + signum)
+        return 128 + signum
     except Exception:  # noqa: BLE001 - the last resort: a bug, reported as one
         traceback.print_exc()
         errors.print(
@@ -832,8 +874,13 @@ def run() -> None:
             "with the command you ran and the traceback above.",
             soft_wrap=True,
         )
-        sys.exit(1)
-    sys.exit(status if isinstance(status, int) else 0)
+        return 1
+    return status if isinstance(status, int) else 0
+
+
+def _ignore_stop_signals() -> None:
+    for number in STOP_SIGNALS:
+        signal.signal(number, signal.SIG_IGN)
 
 
 if __name__ == "__main__":  # pragma: no cover

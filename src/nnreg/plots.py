@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from nnreg.runs import read_run
+from nnreg.runs import RunFolderWarning, read_run
 
 DATA_SETS = ("training", "validation", "test")
 COST_PARTS = (
@@ -87,6 +88,8 @@ def load_runs(folders: Sequence[str | Path]) -> list[Run]:
         if not folder.is_dir():
             raise ValueError(f"{folder} is not a folder: give a run folder written by nnreg train")
         run = read_run(folder)
+        for problem in run["problems"]:
+            warnings.warn(f"{problem}; drawn without it", RunFolderWarning, stacklevel=2)
         if not run["metrics"]:
             raise ValueError(f"{folder} holds no epoch metrics yet: train at least one epoch")
         if "weights" not in run["metrics"][0]:

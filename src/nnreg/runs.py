@@ -94,10 +94,6 @@ class RunFolderWriter(Callback):
             lines = "".join(metrics_line(record) for record in self.records).encode()
             with self._writing():
                 atomic_write_bytes(self.folder / METRICS, lambda handle: handle.write(lines))
-                if not self.records:  # starting again: the file may be missing or torn
-                    save_parameters(
-                        self.folder / INITIAL_PARAMETERS, self.network.weights, self.network.biases
-                    )
             return
         create_run_folder(self.folder, self.config)
         save_parameters(self.folder / INITIAL_PARAMETERS, self.network.weights, self.network.biases)
@@ -138,6 +134,18 @@ class RunFolderWriter(Callback):
                 "checkpoint and parameters are intact: free some space or make the folder "
                 f"writable, then resume with: nnreg train --resume {self.folder}",
             ) from None
+
+
+def repair_initial_parameters(folder: Path, network: Network) -> bool:
+    """Write ``network``'s parameters (the run's initial ones, rebuilt from its seed) as the
+    folder's initial parameters when that file is missing or unreadable; True if written."""
+    path = Path(folder) / INITIAL_PARAMETERS
+    try:
+        load_parameters(path)
+        return False
+    except ValueError:
+        save_parameters(path, network.weights, network.biases)
+        return True
 
 
 def metrics_line(record: dict[str, Any]) -> str:
@@ -181,6 +189,10 @@ def lock_run_folder(folder: Path, create: bool):
             "or choose another --out folder"
         ) from None
     return handle
+
+
+class RunFolderWarning(UserWarning):
+    """Part of a run folder could not be read and was left out (e.g. damaged parameters)."""
 
 
 def read_config(folder: Path) -> dict[str, Any]:

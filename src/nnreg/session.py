@@ -30,7 +30,13 @@ from nnreg.dropout import Dropout
 from nnreg.network import DTYPES, Network
 from nnreg.optimizers import make_optimizer
 from nnreg.regularizers import make_regularizer
-from nnreg.runs import SUMMARY, RunFolderWriter, read_config, write_json
+from nnreg.runs import (
+    SUMMARY,
+    RunFolderWriter,
+    read_config,
+    repair_initial_parameters,
+    write_json,
+)
 from nnreg.schedules import PlateauWatcher
 from nnreg.training import (
     Callback,
@@ -214,6 +220,8 @@ def _train(
         else None
     )
     records, warning = None, None
+    if resume:  # the seed has just rebuilt the initial parameters: mend a damaged copy
+        repair_initial_parameters(folder, network)
     if resume and not has_checkpoint(folder):
         # stopped before its first checkpoint: the seed gives the same start again
         records, extra = [], {}
