@@ -128,7 +128,11 @@ def load_checkpoint(
         if name == PREVIOUS_CHECKPOINT:
             warning = f"the newest checkpoint was unusable ({problems[0]}); resumed from {name}"
         return records, extra, warning
-    raise CheckpointError(f"no usable checkpoint in {folder}: {'; '.join(problems)}")
+    raise CheckpointError(
+        f"no usable checkpoint in {folder}: {'; '.join(problems)}. To train the run again "
+        f"from its start (its settings and seed give the same result), delete {CHECKPOINT} "
+        f"and {PREVIOUS_CHECKPOINT} there and resume again"
+    )
 
 
 def has_checkpoint(folder: Path) -> bool:
