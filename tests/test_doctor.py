@@ -52,27 +52,159 @@ def test_every_gallery_learner_is_diagnosed_right_with_the_right_exit_code(path)
     assert notes == expected["notes"]
 
 
-@pytest.mark.parametrize(
-    "learner, formula, fix, consequence",
-    [
-        ("loop_lambda_over_m", "ηλ/m·w", "divide by n", "5,000× faster per step"),
-        ("loop_wrong_sign", "−ηλ/n·w", "subtract the penalty", "weights grow by about ×1.28"),
-        ("loop_no_eta", "λ/n·w", "multiply the penalty's step by η", "2× as strongly"),
-        ("loop_penalty_twice", "2·ηλ/n·w", "keep one of the two", "λ acts as 10"),
-        ("loop_gradient_not_averaged", "η·Σ∇C_x", "divide the summed gradient by m", "like η = 5"),
-        ("book_exact", "len(data)", "divide by n", "5× too large"),
-    ],
-)
-def test_a_mistake_is_reported_with_formula_fix_and_numeric_consequence(
-    learner, formula, fix, consequence
-):
-    result = run_doctor(GALLERY / f"{learner}.py")
+# One row per finding of the catalogue: a gallery learner that makes it, and what the
+# finding must say — the formula found, the fix and the consequence in numbers or words.
+FINDINGS = {
+    "lambda-over-m": ("loop_lambda_over_m", "ηλ/m·w", "divide by n", "5,000× faster per step"),
+    "wrong-sign": ("loop_wrong_sign", "−ηλ/n·w", "subtract the penalty", "grow by about ×1.28"),
+    "no-eta": ("loop_no_eta", "λ/n·w", "multiply the penalty's step by η", "2× as strongly"),
+    "penalty-twice": ("loop_penalty_twice", "2·ηλ/n·w", "keep one of the two", "λ acts as 10"),
+    "half-penalty-step": ("loop_decay_half", "0.5·ηλ/n·w", "the ½ cancels", "λ acts as 2.5"),
+    "penalty-in-example-loop": (
+        "loop_decay_per_example",
+        "about m·ηλ/n·w per mini-batch",
+        "move the penalty line out of the loop",
+        "λ acts as 50",
+    ),
+    "penalty-over-n-and-m": ("vec_penalty_over_n_and_m", "ηλ/n·m·w", "averaged", "10× weaker"),
+    "lambda-not-divided": (
+        "loop_lambda_not_divided",
+        "ηλ·w",
+        "divide by n",
+        "50,000× the intended",
+    ),
+    "unexpected-scaling": (
+        "loop_lambda_over_n_squared",
+        "ηλ/n^2·w",
+        "ηλ/n·w",
+        "2e-05× the intended",
+    ),
+    "unrecognized-step": (
+        "loop_unrecognized_step",
+        "only to 14.2%",
+        "one of the rules",
+        "not the one",
+    ),
+    "no-penalty-in-update": (
+        "loop_no_penalty_in_update",
+        "do not change",
+        "(1 − ηλ/n)",
+        "unregularized",
+    ),
+    "l1-as-decay": (
+        "loop_l1_as_decay",
+        "(1 − ηλ/n)·w",
+        "sgn(w)",
+        "never makes a weight exactly zero",
+    ),
+    "l1-averaged": ("loop_l1_averaged", "mean(sgn(w))", "without np.mean", "drags the whole layer"),
+    "bias-decay": (
+        "loop_bias_decay",
+        "b ← (1 − ηλ/n)·b",
+        "leave the biases out",
+        "×0.78 per epoch",
+    ),
+    "gradient-not-averaged": (
+        "loop_gradient_not_averaged",
+        "η·Σ∇C_x",
+        "divide the summed gradient by m",
+        "like η = 5",
+    ),
+    "gradient-averaged-twice": (
+        "dict_gradient_averaged_twice",
+        "(η/m²)",
+        "divide by m once",
+        "η = 0.05",
+    ),
+    "gradient-mean-spread": (
+        "loop_gradient_mean_spread",
+        "mean(Σ∇C_x)",
+        "never np.mean",
+        "near chance",
+    ),
+    "data-step-scale": ("loop_data_step_halved", "0.5·(η/m)·Σ∇C_x", "mean", "acts as 0.25"),
+    "update-cost-mismatch": (
+        "loop_l1_update_l2_cost",
+        "(λ/2n)·Σw²",
+        "(λ/n)·Σ|w| to match the update",
+        "not the one the update minimizes",
+    ),
+    "cost-uses-evaluated-size": (
+        "book_exact",
+        "len(data)",
+        "divide by n",
+        "book's own network2.py",
+    ),
+    "cost-fixed-scale": (
+        "loop_cost_lambda_over_m",
+        "λ/(20)·Σw²",
+        "divide by n",
+        "5,000× too large",
+    ),
+    "cost-penalty-scale": ("loop_cost_half_twice_n", "λ/(4·n)", "(λ/2n)·Σw²", "0.5× the one"),
+    "cost-penalty-in-loop": (
+        "loop_cost_penalty_in_loop",
+        "len(data) × (λ/2n)·Σw²",
+        "move the penalty line out of the loop",
+        "added 10,000 times",
+    ),
+    "cost-penalizes-biases": (
+        "loop_cost_penalizes_biases",
+        "only the biases",
+        "weights only",
+        "book's rule",
+    ),
+    "cost-no-penalty": ("loop_cost_no_penalty", "= 0", "add the penalty", "data cost only"),
+}
+NOTES = {"l1-crosses-zero", "l1-stops-at-zero", "penalty-in-gradients"}
+
+
+def test_every_finding_of_the_catalogue_has_a_row_and_a_learner_that_makes_it():
+    import nnreg.doctor.catalogue as catalogue
+
+    source = Path(catalogue.__file__).read_text()
+    codes = set(re.findall(r'Finding\(\s*"([a-z0-9-]+)"', source))
+    assert codes == set(FINDINGS) | NOTES
+    made = {code for path in LEARNERS for code in expectation(path)["mistakes"]}
+    assert set(FINDINGS) <= made
+
+
+@pytest.mark.parametrize("code", list(FINDINGS))
+def test_a_mistake_is_reported_with_formula_fix_and_consequence(code):
+    learner, formula, fix, consequence = FINDINGS[code]
+    diagnosis = diagnose(str(GALLERY / f"{learner}.py"))
+    finding = next(f for f in diagnosis.findings if f.code == code)
+    assert finding.kind == "mistake"
+    assert formula in finding.found
+    assert fix in finding.fix
+    assert consequence in finding.consequence
+    for number, text in finding.lines:  # only ever code lines, never a docstring or comment
+        assert text.strip() and not text.strip().startswith(("#", '"', "'"))
+
+
+def test_the_report_separates_mistakes_in_training_from_mistakes_in_the_reported_cost():
+    result = run_doctor(GALLERY / "book_exact.py")
     assert result.exit_code == 1
-    found = re.search(r"^  found: +(.*)", result.output, flags=re.MULTILINE).group(1)
-    assert formula in found
-    assert fix in result.output
-    assert consequence in result.output
-    assert "line(s) to change:" in result.output
+    assert "1 mistake found, only in the reported cost (training is not affected)" in result.output
+    assert "[MISTAKE in the reported cost]" in result.output
+    result = run_doctor(GALLERY / "loop_lambda_over_m.py")
+    assert "changing training" in result.output and "line(s) to change:" in result.output
+
+
+def test_line_pointers_never_point_into_a_docstring(tmp_path):
+    learner = tmp_path / "learner.py"
+    learner.write_text(
+        (GALLERY / "loop_lambda_over_m.py")
+        .read_text()
+        .replace(
+            "    def update_mini_batch(self, mini_batch, eta, lmbda, n):\n",
+            "    def update_mini_batch(self, mini_batch, eta, lmbda, n):\n"
+            '        """Update with eta and lmbda: the weights decay by lmbda."""\n'
+            "        # lmbda is the regularization strength\n",
+        )
+    )
+    finding = diagnose(str(learner)).findings[0]
+    assert finding.lines and all("lmbda is" not in t and '"""' not in t for _, t in finding.lines)
 
 
 def test_the_rule_found_is_written_as_a_formula_next_to_the_correct_one():

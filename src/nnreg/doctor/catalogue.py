@@ -4,12 +4,23 @@ numbers. Consequences are computed for the book's MNIST setting."""
 
 from __future__ import annotations
 
+import ast
 import inspect
+import io
 import math
-from dataclasses import dataclass, field
+import textwrap
+import tokenize
+from dataclasses import dataclass, field, replace
 
 from nnreg.doctor.loading import ARGUMENT_NAMES, Learner
-from nnreg.doctor.probes import BASE, CostProbe, DataProbe, RegularizationProbe, Scaling
+from nnreg.doctor.probes import (
+    BASE,
+    COST_EXAMPLES,
+    CostProbe,
+    DataProbe,
+    RegularizationProbe,
+    Scaling,
+)
 
 BOOK = {"eta": 0.5, "lmbda": 5.0, "n": 50_000, "m": 10}
 """The book's setting, used to put numbers on each consequence."""
@@ -39,6 +50,9 @@ class Finding:
     fix: str = ""
     consequence: str = ""
     lines: list[tuple[int, str]] = field(default_factory=list)
+    affects: str = "training"
+    """What a mistake changes: ``training`` (the update) or ``reported cost`` (only the cost
+    the learner prints; training is not affected)."""
 
 
 @dataclass
@@ -66,7 +80,12 @@ def coefficient_text(s: Scaling) -> str:
         return f"{s.base:.4g} (at η = 0.5, λ = 5, n = 1000, m = 10; no simple power law)"
     numerator = "".join(
         symbol + ("" if e == 1 else f"^{e}")
-        for symbol, e in (("η", round(s.exponents["eta"])), ("λ", round(s.exponents["lmbda"])))
+        for symbol, e in (
+            ("m·", round(s.exponents["m"])),
+            ("n·", round(s.exponents["n"])),
+            ("η", round(s.exponents["eta"])),
+            ("λ", round(s.exponents["lmbda"])),
+        )
         if e > 0
     )
     denominator = "·".join(
@@ -107,11 +126,11 @@ def _rule_text(probe: RegularizationProbe, data: DataProbe | None) -> str:
         parts.append(f"− {coefficient_text(w['b'])}·sgn(w){stop}")
     if "c" in w:
         parts.append(f"− {coefficient_text(w['c'])}·mean(sgn(w))")
-    parts.append(f"− {_data_text(data)}")
+    parts.append(f"− {_data_text(data, 'weight')}")
     rule = "w ← " + " ".join(parts)
     b = probe.bias_scalings
     bias = _decay_text(b["a"]) + "·b" if "a" in b else "b"
-    return f"{rule},   b ← {bias} − {_data_text(data)}"
+    return f"{rule},   b ← {bias} − {_data_text(data, 'bias')}"
 
 
 def _decay_text(s: Scaling) -> str:
@@ -120,19 +139,26 @@ def _decay_text(s: Scaling) -> str:
     return f"(1 + {text[1:]})" if text.startswith("−") else f"(1 − {text})"
 
 
-def _data_text(data: DataProbe | None) -> str:
+def _data_text(data: DataProbe | None, kind: str | None = None) -> str:
     if data is None:
         return "(η/m)·Σ∇C_x"
     if data.spread:
         return "(η/m)·mean over the layer of Σ∇C_x"
-    for ratio, text in (
+    ratio = data.by_kind[kind][0] if _kinds_differ(data) and kind in data.by_kind else data.ratio
+    for value, text in (
         (1, "(η/m)·Σ∇C_x"),
         (BASE["m"], "η·Σ∇C_x"),
         (1 / BASE["m"], "(η/m²)·Σ∇C_x"),
     ):
-        if math.isclose(data.ratio, ratio, rel_tol=1e-3):
+        if math.isclose(ratio, value, rel_tol=1e-3):
             return text
-    return f"{data.ratio:.3g}·(η/m)·Σ∇C_x"
+    return f"{ratio:.3g}·(η/m)·Σ∇C_x"
+
+
+def _kinds_differ(data: DataProbe) -> bool:
+    """The weights' data step and the biases' are scaled differently."""
+    ratios = [ratio for ratio, _ in data.by_kind.values()]
+    return len(ratios) == 2 and not math.isclose(ratios[0], ratios[1], rel_tol=1e-3)
 
 
 # -- diagnosis --------------------------------------------------------------------------------
@@ -161,12 +187,18 @@ def diagnose_measurements(
                 "rule as the decay (1 − ηλ/n)·w",
             )
         )
-    findings += _weight_findings(probe, regularizer, update_lines)
+    loops = frozenset(in_loop_lines(learner.update))
+    findings += _weight_findings(probe, regularizer, update_lines, loops)
     findings += _bias_findings(probe, update_lines)
     if data is not None:
         findings += _data_findings(data, _lines(learner.update, [learner.update_arguments["eta"]]))
     if cost is not None:
-        findings += _cost_findings(cost, regularizer, learner)
+        mismatch = _mismatch(probe, cost, learner)
+        if mismatch is not None:
+            regularizer = _update_form(probe)
+            findings.append(mismatch)
+        else:
+            findings += _cost_findings(cost, regularizer, learner)
     return Diagnosis(
         f"{learner.source}:{learner.name}",
         regularizer,
@@ -174,6 +206,60 @@ def diagnose_measurements(
         CORRECT[regularizer],
         findings,
     )
+
+
+def _update_form(probe: RegularizationProbe) -> str | None:
+    """The regularizer the update's step has: a decay (l2), a sign step (l1), both."""
+    w = probe.weight_scalings
+    if "a" in w and "b" in w:
+        return "elastic-net"
+    if "b" in w:
+        return "l1"
+    if "a" in w:
+        return "l2"
+    return None
+
+
+def _cost_form(cost: CostProbe) -> str | None:
+    """The regularizer the cost's penalty has: Σw² (l2) or Σ|w| (l1)."""
+    if cost.penalty == 0 or cost.weight_exponent != cost.weight_exponent:
+        return None
+    return {2: "l2", 1: "l1"}.get(round(cost.weight_exponent))
+
+
+def _mismatch(probe: RegularizationProbe, cost: CostProbe, learner: Learner) -> Finding | None:
+    """The update applies one regularizer and the cost reports another — typically the L1
+    exercise done in the update with the book's L2 cost left in place. (L1 written as a
+    decay is its own finding, ``l1-as-decay``.)"""
+    update, reported = _update_form(probe), _cost_form(cost)
+    if update is None or reported is None or update == reported:
+        return None
+    if update == "l2" and reported == "l1":
+        return None  # reported as l1-as-decay: the cost tells what was meant
+    if update == "elastic-net":
+        return None
+    name = learner.cost_name
+    return Finding(
+        "update-cost-mismatch",
+        "mistake",
+        f"The update applies {update.upper()} but {name} reports an {reported.upper()} penalty",
+        f"update: {'a sign step −(ηλ/n)·sgn(w)' if update == 'l1' else 'a decay (1 − ηλ/n)·w'}; "
+        f"{name}: {'(λ/2n)·Σw²' if reported == 'l2' else '(λ/n)·Σ|w|'}",
+        f"make {name}'s penalty {CORRECT_PENALTY[update]} to match the update (or change the "
+        f"update back to {reported.upper()}, if that is what you meant)",
+        "the cost you print is not the one the update minimizes: it cannot tell you whether "
+        f"{update.upper()} regularization works",
+        _lines(learner.cost, _cost_lambda_names(learner)),
+        affects="reported cost",
+    )
+
+
+def _cost_lambda_names(learner: Learner) -> list[str]:
+    try:
+        parameters = inspect.signature(learner.cost).parameters
+    except (TypeError, ValueError):
+        return []
+    return [p for p in parameters if p in ARGUMENT_NAMES["lmbda"]]
 
 
 def _intended(probe: RegularizationProbe, cost: CostProbe | None) -> str:
@@ -190,18 +276,56 @@ def _intended(probe: RegularizationProbe, cost: CostProbe | None) -> str:
 
 
 def _lines(function, names: list[str]) -> list[tuple[int, str]]:
+    """The lines of ``function`` whose *code* uses one of ``names`` (never a docstring, a
+    string or a comment, nor the ``def`` line), as (line number, text)."""
     try:
         source, start = inspect.getsourcelines(function)
     except (OSError, TypeError):
         return []
+    numbers = {
+        start + offset for offset in _code_lines_using(textwrap.dedent("".join(source)), names)
+    }
+    definition = next(
+        (i for i, line in enumerate(source) if line.lstrip().startswith(("def ", "async def "))), 0
+    )
     return [
         (start + offset, line.rstrip())
         for offset, line in enumerate(source)
-        if any(name in line for name in names) and not line.lstrip().startswith(("def ", "#"))
+        if start + offset in numbers and offset != definition
     ]
 
 
-def _scaling_findings(s: Scaling, term: str, what: str, lines) -> list[Finding]:
+def _code_lines_using(source: str, names: list[str]) -> set[int]:
+    """0-based numbers of the lines where a NAME token is one of ``names``."""
+    wanted = set(names)
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return set()
+    return {t.start[0] - 1 for t in tokens if t.type == tokenize.NAME and t.string in wanted}
+
+
+def in_loop_lines(function) -> set[int]:
+    """Line numbers (in the file) inside the body of a ``for`` or ``while`` loop of
+    ``function``: a penalty written there is added once per example."""
+    try:
+        source, start = inspect.getsourcelines(function)
+        tree = ast.parse(textwrap.dedent("".join(source)))
+    except (OSError, TypeError, SyntaxError):
+        return set()
+    lines = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.For, ast.While)):
+            for statement in node.body:
+                for inner in ast.walk(statement):
+                    if hasattr(inner, "lineno"):
+                        lines.update(range(inner.lineno, (inner.end_lineno or inner.lineno) + 1))
+    return {start - 1 + line for line in lines}
+
+
+def _scaling_findings(
+    s: Scaling, term: str, what: str, lines, loop_lines: frozenset = frozenset()
+) -> list[Finding]:
     """Mistakes in how one penalty term scales with η, λ, n and m."""
     found = f"{what}: {coefficient_text(s)}{term}"
     right = f"ηλ/n{term}"
@@ -240,6 +364,37 @@ def _scaling_findings(s: Scaling, term: str, what: str, lines) -> list[Finding]:
                 f"epoch multiplies them by {epoch} — they decay to nothing, which is "
                 "why accuracy sits near 10%",
                 lines,
+            )
+        ]
+    if s.is_(1, 1, -1, 0) and math.isclose(s.factor, 0.5, rel_tol=1e-3):
+        return [
+            Finding(
+                "half-penalty-step",
+                "mistake",
+                f"The {what} is half the right size",
+                f"{found}; correct: {right}",
+                f"use {right}: the derivative of (λ/2n)·Σw² is (λ/n)·w — the ½ cancels "
+                "against the 2 of w², so no ½ is left in the step"
+                if term == "·w"
+                else f"use {right}",
+                f"λ acts as {BOOK['lmbda'] / 2:g} instead of {BOOK['lmbda']:g} ({SETTING}): "
+                "half the regularization you asked for",
+                lines,
+            )
+        ]
+    if s.is_(1, 1, -1, 1) and math.isclose(s.factor, 1, rel_tol=0.05):
+        looped = [line for line in lines if line[0] in loop_lines] or lines
+        return [
+            Finding(
+                "penalty-in-example-loop",
+                "mistake",
+                "The penalty step is applied once per example: m times per mini-batch",
+                f"{what}: about m·{right[0:]} per mini-batch; correct: {right}",
+                "move the penalty line out of the loop over the mini-batch (dedent it), so it "
+                "is applied once per update",
+                f"the penalty acts {BOOK['m']}× as strongly as intended ({SETTING}: λ acts as "
+                f"{BOOK['m'] * BOOK['lmbda']:g}), and changes with the mini-batch size",
+                looped,
             )
         ]
     if s.is_(1, 1, -1, 0) and math.isclose(s.factor, 2, rel_tol=1e-3):
@@ -308,7 +463,9 @@ def _scaling_findings(s: Scaling, term: str, what: str, lines) -> list[Finding]:
     ]
 
 
-def _weight_findings(probe: RegularizationProbe, regularizer: str, lines) -> list[Finding]:
+def _weight_findings(
+    probe: RegularizationProbe, regularizer: str, lines, loop_lines: frozenset = frozenset()
+) -> list[Finding]:
     w = probe.weight_scalings
     findings = []
     if probe.weights.residual > 1e-3:
@@ -356,7 +513,7 @@ def _weight_findings(probe: RegularizationProbe, regularizer: str, lines) -> lis
     for term, symbol in (("a", "·w"), ("b", "·sgn(w)")):
         if term in w and not (term == "a" and regularizer == "l1"):
             what = "decay step" if term == "a" else "L1 step"
-            findings += _scaling_findings(w[term], symbol, what, lines)
+            findings += _scaling_findings(w[term], symbol, what, lines, loop_lines)
     if "b" in w and probe.weights.crosses_zero is not None and w["b"].factor > 0:
         if probe.weights.crosses_zero:
             findings.append(
@@ -419,6 +576,31 @@ def _bias_findings(probe: RegularizationProbe, lines) -> list[Finding]:
 
 
 def _data_findings(data: DataProbe, lines) -> list[Finding]:
+    """Mistakes in the data step; for the weights and the biases apart when they differ."""
+    if data.spread or not _kinds_differ(data):
+        return _data_step_findings(data, lines)
+    findings = []
+    for kind, plural, other_kind, other in (
+        ("weight", "Weights", "bias", "biases"),
+        ("bias", "Biases", "weight", "weights"),
+    ):
+        ratio, residual = data.by_kind[kind]
+        right = math.isclose(data.by_kind[other_kind][0], 1, rel_tol=1e-3)
+        own = [line for line in lines if other not in line[1].lower()] or lines
+        for finding in _data_step_findings(replace(data, ratio=ratio, residual=residual), own):
+            symbol = kind[0]
+            finding.title = f"{plural}: {finding.title[0].lower()}{finding.title[1:]}"
+            finding.found = (
+                finding.found.replace("w ← w", f"{symbol} ← {symbol}")
+                + f"; the {other}' step, {other[0]} ← {other[0]} − "
+                + f"{_data_text(data, other_kind)}, is {'right' if right else 'wrong too'}"
+            )
+            finding.fix = finding.fix.replace("w ← w", f"{symbol} ← {symbol}")
+            findings.append(finding)
+    return findings
+
+
+def _data_step_findings(data: DataProbe, lines) -> list[Finding]:
     m = BASE["m"]
     if data.spread:
         return [
@@ -467,9 +649,15 @@ def _data_findings(data: DataProbe, lines) -> list[Finding]:
                 "data-step-scale",
                 "mistake",
                 "The data step is not −(η/m)·Σ∇C_x",
-                f"{data.ratio:.4g}·(η/m)·Σ∇C_x (fit residual {data.residual:.1%})",
-                "w ← w − (η/m)·Σ∇C_x",
-                "the learning rate you set is not the one applied",
+                f"w ← w − {data.ratio:.4g}·(η/m)·Σ∇C_x"
+                + (
+                    f" (and only {1 - data.residual:.0%} of the step follows the gradient)"
+                    if data.residual > 1e-3
+                    else ""
+                ),
+                "w ← w − (η/m)·Σ∇C_x: the data step is η times the *mean* gradient",
+                f"the learning rate applied is {data.ratio:.4g}× the one you set ({SETTING}: "
+                f"η = {BOOK['eta']:g} acts as {BOOK['eta'] * data.ratio:.4g})",
                 lines,
             )
         ]
@@ -477,11 +665,29 @@ def _data_findings(data: DataProbe, lines) -> list[Finding]:
 
 
 def _cost_findings(cost: CostProbe, regularizer: str, learner: Learner) -> list[Finding]:
+    """Mistakes in the penalty the cost function reports; they change what the learner
+    reads, not how the network trains."""
+    findings = _cost_penalty_findings(cost, regularizer, learner)
+    if cost.biases_penalized:
+        findings.append(
+            Finding(
+                "cost-penalizes-biases",
+                "mistake",
+                f"{learner.cost_name} includes the biases in the penalty",
+                "penalty changes when only the biases change",
+                "sum over the weights only",
+                "the reported penalty is not the one of the book's rule",
+                _lines(learner.cost, _cost_lambda_names(learner)),
+            )
+        )
+    for finding in findings:
+        finding.affects = "reported cost"
+    return findings
+
+
+def _cost_penalty_findings(cost: CostProbe, regularizer: str, learner: Learner) -> list[Finding]:
     name = learner.cost_name
-    lambda_names = [
-        p for p in inspect.signature(learner.cost).parameters if p in ARGUMENT_NAMES["lmbda"]
-    ]
-    lines = _lines(learner.cost, lambda_names)
+    lines = _lines(learner.cost, _cost_lambda_names(learner))
     right = CORRECT_PENALTY.get(regularizer, "(λ/2n)·Σw²")
     if cost.penalty == 0:
         if regularizer == "none":
@@ -497,76 +703,101 @@ def _cost_findings(cost: CostProbe, regularizer: str, learner: Learner) -> list[
                 lines,
             )
         ]
-    findings = []
-    symbol = "Σ|w|" if round(cost.weight_exponent) == 1 else "Σw²"
-    half = "" if symbol == "Σ|w|" else "2·"
+    l1 = round(cost.weight_exponent) == 1
+    symbol, half = ("Σ|w|", 1) if l1 else ("Σw²", 2)
+    looped = [line for line in lines if line[0] in in_loop_lines(learner.cost)]
+    if looped:
+        return [
+            Finding(
+                "cost-penalty-in-loop",
+                "mistake",
+                f"{name} adds the penalty inside the loop over the examples: once per example",
+                f"penalty = len(data) × {_per_example_text(cost, symbol, half)}",
+                f"move the penalty line out of the loop (dedent it) so it is added once, as "
+                f"{right} with n the training-set size",
+                "on the 10,000 test images the penalty is added 10,000 times: the reported "
+                "cost is dominated by it and grows with the data set's size",
+                looped,
+            )
+        ]
     if math.isclose(cost.evaluated_size_exponent, -1, abs_tol=0.05):
-        findings.append(
+        constant = cost.scale / COST_EXAMPLES
+        twice = (
+            ""
+            if math.isclose(constant, 1, rel_tol=1e-3)
+            else (
+                f"; the constant is also wrong ({half * constant:g} instead of {half}"
+                + (": the ½ is applied twice)" if math.isclose(constant, 2, rel_tol=1e-3) else ")")
+            )
+        )
+        return [
             Finding(
                 "cost-uses-evaluated-size",
                 "mistake",
                 f"{name}'s penalty is divided by the size of the evaluated data, not by n",
-                f"penalty = λ/({half}len(data))·{symbol}",
-                f"divide by n, the training-set size, whatever data is evaluated: {right}",
+                f"penalty = λ/({_number(half * constant)}·len(data))·{symbol}{twice}",
+                f"divide by n, the training-set size, whatever data is evaluated: {right}"
+                + ("" if not twice else f" — exactly {right}, with one ½"),
                 f"on the 10,000 test images the penalty is {BOOK['n'] // 10_000}× too large "
-                f"(n = {BOOK['n']:,}): the test 'regularized cost' can grow while the "
-                "network improves",
+                f"(n = {BOOK['n']:,}): the test 'regularized cost' can grow while the network "
+                "improves. The book's own network2.py has this formula (total_cost divides by "
+                "len(data)); training is not affected, only the cost reported for the "
+                "validation and test data"
+                + (f", and here it is also {constant:g}× too small" if twice else ""),
                 lines,
             )
-        )
-    elif cost.n_exponent is None or not math.isclose(cost.n_exponent, -1, abs_tol=0.05):
+        ]
+    if cost.n_exponent is None or not math.isclose(cost.n_exponent, -1, abs_tol=0.05):
         uses_n = (
             ""
             if cost.n_exponent is None
             else f" and does not depend on the n it is given ({cost.n_given})"
         )
-        findings.append(
+        return [
             Finding(
                 "cost-fixed-scale",
                 "mistake",
                 f"{name}'s penalty is divided by a fixed number, not by n",
-                f"penalty = λ/({half}{cost.scale:.4g})·{symbol}{uses_n}",
+                f"penalty = λ/({_number(half * cost.scale)})·{symbol}{uses_n}",
                 f"divide by n, the training-set size: {right}"
-                + (" — if that number is your mini-batch size, this is the λ/m mistake"),
+                " — if that number is your mini-batch size, this is the λ/m mistake",
                 f"the penalty is n/{cost.scale:.4g} = {BOOK['n'] / cost.scale:,.0f}× too large "
                 f"for n = {BOOK['n']:,}",
                 lines,
             )
-        )
-    elif not math.isclose(cost.scale, cost.n_given, rel_tol=1e-3):
-        findings.append(
+        ]
+    if not math.isclose(cost.scale, cost.n_given, rel_tol=1e-3):
+        ratio = cost.scale / cost.n_given
+        return [
             Finding(
                 "cost-penalty-scale",
                 "mistake",
                 f"{name}'s penalty has the wrong constant",
-                f"penalty = λ/({half}·{cost.scale / cost.n_given:.3g}·n)·{symbol}",
+                f"penalty = λ/({_number(half * ratio)}·n)·{symbol}"
+                + (": the ½ is applied twice" if math.isclose(ratio, 2, rel_tol=1e-3) else ""),
                 f"use {right}",
-                "the reported penalty does not match the one the update minimizes",
+                f"the reported penalty is {1 / ratio:.3g}× the one the update minimizes",
                 lines,
             )
-        )
-    if cost.biases_penalized:
-        findings.append(
-            Finding(
-                "cost-penalizes-biases",
-                "mistake",
-                f"{name} includes the biases in the penalty",
-                "penalty changes when only the biases change",
-                "sum over the weights only",
-                "the reported penalty is not the one of the book's rule",
-                lines,
-            )
-        )
-    return findings
+        ]
+    return []
+
+
+def _per_example_text(cost: CostProbe, symbol: str, half: int) -> str:
+    """The penalty the looped line adds each time, e.g. ``(λ/2n)·Σw²``."""
+    each = cost.scale * COST_EXAMPLES
+    if cost.n_given and math.isclose(each, cost.n_given, rel_tol=1e-3):
+        return f"(λ/{'2' if half == 2 else ''}n)·{symbol}"
+    return f"λ/({_number(half * each)})·{symbol}"
+
+
+def _number(value: float) -> str:
+    return f"{round(value)}" if math.isclose(value, round(value), rel_tol=1e-6) else f"{value:.4g}"
 
 
 def render(diagnosis: Diagnosis) -> str:
     """The diagnosis as a learner reads it: rule found, correct rule, then each finding."""
-    verdict = (
-        f"{len(diagnosis.mistakes)} mistake{'s' * (len(diagnosis.mistakes) != 1)} found"
-        if diagnosis.mistakes
-        else "no mistake found"
-    )
+    verdict = _verdict(diagnosis.mistakes)
     lines = [
         f"nnreg doctor: {diagnosis.learner} — {verdict}",
         "",
@@ -576,7 +807,9 @@ def render(diagnosis: Diagnosis) -> str:
         "(n = training-set size, m = mini-batch size)",
     ]
     for finding in diagnosis.findings:
-        label = "MISTAKE" if finding.kind == "mistake" else "note"
+        label = "note"
+        if finding.kind == "mistake":
+            label = "MISTAKE" if finding.affects == "training" else "MISTAKE in the reported cost"
         lines += ["", f"[{label}] {finding.title}", f"  found:       {finding.found}"]
         if finding.lines:
             lines.append("  line(s) to change:")
@@ -586,3 +819,16 @@ def render(diagnosis: Diagnosis) -> str:
         if finding.consequence:
             lines.append(f"  consequence: {finding.consequence}")
     return "\n".join(lines)
+
+
+def _verdict(mistakes: list[Finding]) -> str:
+    """``2 mistakes found: 1 changes training, 1 only the reported cost``."""
+    if not mistakes:
+        return "no mistake found"
+    total = f"{len(mistakes)} mistake{'s' * (len(mistakes) != 1)} found"
+    in_cost = sum(f.affects == "reported cost" for f in mistakes)
+    if in_cost == 0:
+        return f"{total}, changing training"
+    if in_cost == len(mistakes):
+        return f"{total}, only in the reported cost (training is not affected)"
+    return f"{total}: {len(mistakes) - in_cost} changing training, {in_cost} only the reported cost"
