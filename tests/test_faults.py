@@ -877,8 +877,9 @@ def _kill_and_resume(folder: Path, moments: list, reference: Path) -> None:
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr
-    ours, theirs = load_parameters(folder / "parameters.npz"), load_parameters(
-        reference / "parameters.npz"
+    ours, theirs = (
+        load_parameters(folder / "parameters.npz"),
+        load_parameters(reference / "parameters.npz"),
     )
     for a, b in zip(ours[0] + ours[1], theirs[0] + theirs[1]):
         np.testing.assert_array_equal(a, b)
@@ -915,7 +916,10 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(seed, tmp_path, 
     _kill_and_resume(tmp_path / "run", moments, uninterrupted)
 
 
-@pytest.mark.parametrize("gap", [0.01, 0.025, 0.04])
+@pytest.mark.parametrize(
+    "gap",
+    [pytest.param(0.01, marks=pytest.mark.slow), 0.025, pytest.param(0.04, marks=pytest.mark.slow)],
+)
 def test_a_second_ctrl_c_soon_after_the_first_exits_130_and_the_run_resumes(
     gap, tmp_path, uninterrupted
 ):

@@ -4,6 +4,7 @@ finish only what is missing, clear errors for bad grids and unreachable schedule
 import csv
 import dataclasses
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -64,8 +65,12 @@ def test_rerunning_a_finished_sweep_trains_nothing(joblib_sweep):
 
 def test_dask_local_cluster_gives_the_same_results_as_joblib(joblib_sweep, tmp_path):
     pytest.importorskip("dask.distributed", reason="the dask extra is not installed")
+    environment = dict(os.environ)
     result = run_sweep(small_grid(), tmp_path, "dask", jobs=2)
     assert comparable(result.rows) == comparable(joblib_sweep.rows)
+    # Dask sets OMP_NUM_THREADS=1 and more for its workers; processes started later from
+    # here must not inherit them (their BLAS would give other numbers)
+    assert dict(os.environ) == environment
 
 
 def free_port() -> int:
@@ -284,3 +289,124 @@ def test_an_interrupted_cell_with_other_settings_or_a_damaged_checkpoint_starts_
     assert comparable(result.rows) == comparable(fresh.rows)
     lines = (out / "cells" / other.name / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 3
+
+
+@pytest.fixture(scope="module")
+def two_epoch_sweep(tmp_path_factory):
+    grid = make_grid(["l2"], [0.0, 1.0], base=TrainSettings(epochs=2))
+    return run_sweep(grid, tmp_path_factory.mktemp("two") / "sweep", "joblib", jobs=1)
+
+
+def files(folder):
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file() and p.name != ".lock"}
+
+
+def test_a_rerun_asking_for_more_epochs_continues_each_cell_bit_for_bit(tmp_path):
+    out = tmp_path / "extended"
+    run_sweep(make_grid(["l2"], [0.0, 1.0], base=TrainSettings(epochs=2)), out, jobs=1)
+    grid = make_grid(["l2"], [0.0, 1.0], base=TrainSettings(epochs=4))
+    extended = run_sweep(grid, out, jobs=1)
+    fresh = run_sweep(grid, tmp_path / "fresh", jobs=1)
+    assert sorted(extended.extended) == sorted(c.name for c in grid.cells())
+    assert extended.skipped == [] and comparable(extended.rows) == comparable(fresh.rows)
+    for cell in grid.cells():
+        ours = np.load(out / "cells" / cell.name / "parameters.npz")
+        theirs = np.load(tmp_path / "fresh" / "cells" / cell.name / "parameters.npz")
+        for key in theirs.files:
+            np.testing.assert_array_equal(ours[key], theirs[key])
+        lines = (out / "cells" / cell.name / "metrics.jsonl").read_text().splitlines()
+        assert len(lines) == 4
+    again = run_sweep(grid, out, jobs=1)  # now done with 4 epochs
+    assert again.trained == [] and len(again.skipped) == 2
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"epochs": 1},
+        {"seed": 1},
+        {"batch_size": 20},
+        {"momentum": 0.5},
+        {"activation": "tanh"},
+        {"cost": "log-likelihood"},
+        {"initializer": "large"},
+        {"dtype": "float32"},
+        {"regularize_biases": True},
+        {"dropout": 0.2},
+        {"training_set_size": 500},
+        {"data_dir": "elsewhere"},
+    ],
+    ids=lambda change: next(iter(change)),
+)
+def test_a_finished_cell_with_any_other_setting_refuses_the_sweep_and_nothing_changes(
+    change, two_epoch_sweep
+):
+    grid = make_grid(["l2"], [0.0, 1.0], base=TrainSettings(**{"epochs": 2, **change}))
+    before = files(two_epoch_sweep.folder)
+    with pytest.raises(ValueError, match=f"other settings: .*{next(iter(change))} "):
+        run_sweep(grid, two_epoch_sweep.folder, jobs=1)
+    assert files(two_epoch_sweep.folder) == before
+
+
+def test_only_settings_that_do_not_change_a_result_may_differ(two_epoch_sweep):
+    grid = make_grid(["l2"], [0.0, 1.0], base=TrainSettings(epochs=2, mirrors=["file:///m/"]))
+    result = run_sweep(grid, two_epoch_sweep.folder, jobs=1)
+    assert result.trained == [] and len(result.skipped) == 2
+
+
+@pytest.mark.parametrize(
+    "axes, message",
+    [
+        ({"lmbda": [1.0, 1.0]}, "lmbda lists 1.0 more than once"),
+        ({"lmbda": [0, -0.0]}, "lmbda lists -0.0 more than once"),
+        ({"reg": ["l2", "l2"]}, "reg lists 'l2' more than once"),
+        ({"lmbda": [True]}, "lmbda values must be numbers, got True"),
+        ({"hidden": [30.0]}, "hidden values must be whole numbers, got 30.0"),
+        ({"eta": ["0.5"]}, "eta values must be numbers, got '0.5'"),
+        ({"lmbda": [1e-7, 1.00000001e-7]}, "would share the folder"),
+        ({"hidden": [10**11]}, "hidden units 100000000000 are too many"),
+    ],
+)
+def test_make_grid_refuses_repeated_values_values_of_other_types_and_shared_folders(axes, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        make_grid(**axes)
+
+
+def test_a_grid_file_with_a_train_table_of_every_kind_of_value_is_read(tmp_path):
+    path = tmp_path / "grid.toml"
+    path.write_text(
+        '[grid]\nreg = ["elastic-net"]\nlmbda = [0, 1]\n[train]\nepochs = 2\nmomentum = 0.5\n'
+        'l2_lmbda = 0.3\nmirrors = ["file:///m/"]\nregularize_biases = true\ndropout = 0.1\n'
+    )
+    axes, train = read_grid_file(path)
+    grid = make_grid(**axes, base=TrainSettings(**train))
+    assert [c.reg for c in grid.cells()] == ["elastic-net"] * 2 and grid.base.l2_lmbda == 0.3
+
+
+def test_an_error_inside_one_cell_marks_it_failed_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    import nnreg.sweep
+
+    real = nnreg.sweep.cells.run_training
+
+    def failing(settings, out, **options):
+        if settings.lmbda == 1.0:
+            raise RuntimeError("something inside broke")
+        return real(settings, out=out, **options)
+
+    monkeypatch.setattr(nnreg.sweep.cells, "run_training", failing)
+    grid = make_grid(["l2"], [0.0, 1.0], base=TrainSettings(epochs=1))
+    result = run_sweep(grid, tmp_path, jobs=1)
+    assert [row["status"] for row in result.rows] == ["finished", "failed"]
+    assert result.failed == {grid.cells()[1].name: "RuntimeError: something inside broke"}
+    assert result.best["lmbda"] == 0.0 and (tmp_path / "results.csv").is_file()
+    monkeypatch.setattr(nnreg.sweep.cells, "run_training", real)
+    again = run_sweep(grid, tmp_path, jobs=1)  # a failed cell is trained again
+    assert again.trained == [grid.cells()[1].name] and again.failed == {}
+
+
+def test_a_usage_error_writes_nothing_and_an_unreachable_backend_neither(tmp_path):
+    grid = make_grid(["l2"], [0.0], base=TrainSettings(epochs=1))
+    for arguments in ({"blas_threads": 0}, {"jobs": 0}, {"scheduler": "tcp://127.0.0.1:9"}):
+        with pytest.raises(ValueError):
+            run_sweep(grid, tmp_path / "s", **arguments)
+    assert not (tmp_path / "s").exists()

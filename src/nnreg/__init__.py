@@ -1,24 +1,51 @@
 """nnreg: feedforward neural networks with regularization done exactly right and made visible."""
 
-from nnreg.activity import ActivityRegularizer
-from nnreg.combined import Combined
-from nnreg.constraints import MaxNorm
-from nnreg.datasets import Dataset, load_digits, make_dataset
-from nnreg.dropout import Dropout
-from nnreg.monitors import CostMonitor, GradientShareMonitor, WeightMonitor
-from nnreg.network import Network
-from nnreg.optimizers import SGD, MomentumSGD, Optimizer, make_optimizer
-from nnreg.regularizers import (
-    L1,
-    L2,
-    DecoupledWeightDecay,
-    ElasticNet,
-    NoRegularization,
-    Regularizer,
-    make_regularizer,
-    soft_threshold,
-)
-from nnreg.training import Callback, History, TrainingDiverged, TrainingState, train, training_step
+import importlib
+
+_HOMES = {
+    "nnreg.activity": ["ActivityRegularizer"],
+    "nnreg.combined": ["Combined"],
+    "nnreg.constraints": ["MaxNorm"],
+    "nnreg.datasets": ["Dataset", "load_digits", "make_dataset"],
+    "nnreg.dropout": ["Dropout"],
+    "nnreg.monitors": ["CostMonitor", "GradientShareMonitor", "WeightMonitor"],
+    "nnreg.network": ["Network"],
+    "nnreg.optimizers": ["SGD", "MomentumSGD", "Optimizer", "make_optimizer"],
+    "nnreg.regularizers": [
+        "L1",
+        "L2",
+        "DecoupledWeightDecay",
+        "ElasticNet",
+        "NoRegularization",
+        "Regularizer",
+        "make_regularizer",
+        "soft_threshold",
+    ],
+    "nnreg.training": [
+        "Callback",
+        "History",
+        "TrainingDiverged",
+        "TrainingState",
+        "train",
+        "training_step",
+    ],
+}
+"""Where each public name lives: imported on first use, so ``import nnreg`` (and every
+command, such as the doctor's child process) loads only the modules it needs."""
+_MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module 'nnreg' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_MODULE_OF[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_MODULE_OF])
+
 
 __version__ = "0.1.0"
 

@@ -356,6 +356,7 @@ class StoppedAtOnce(BaseException):
         super().__init__(signal.Signals(signum).name)
         self.signum = int(signum)
 
+
 OPTIONS = {
     "batch_size": "--batch-size",
     "epochs": "--epochs",
@@ -576,12 +577,20 @@ class RunProgress:
 
 
 @main.command()
-@click.argument("target", metavar="PATH.py[:NAME]")
+@click.argument("target", metavar="PATH.py|PATH.ipynb[:NAME]")
+@click.argument("script_arguments", nargs=-1, metavar="[-- ARGS]")
+@click.option(
+    "--run",
+    is_flag=True,
+    help="Run PATH as your training script (or notebook) from its folder, as python PATH "
+    "ARGS would, until its first update; diagnose that real call (the script is stopped "
+    "there).",
+)
 @click.option(
     "--gradients",
     default=None,
-    help="Name of the method your update calls for the data gradient (default: backprop, "
-    "backward, gradients, …).",
+    help="Name of the method your update calls for the data gradient (default: the method "
+    "it calls that returns one array per weight and bias, e.g. backprop).",
 )
 @click.option(
     "--regularizer",
@@ -590,22 +599,55 @@ class RunProgress:
     help="What your code is meant to do, when its cost function does not tell.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the diagnosis as JSON.")
-def doctor(target: str, gradients: str | None, regularizer: str | None, as_json: bool) -> None:
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long your code may run (import and probes together) before it is stopped.",
+)
+def doctor(
+    target: str,
+    script_arguments: tuple[str, ...],
+    run: bool,
+    gradients: str | None,
+    regularizer: str | None,
+    as_json: bool,
+    timeout: float,
+) -> None:
     """Tell which regularization mistake your own update code makes.
 
-    Loads PATH.py (never changes it), builds NAME (or the class with an update_mini_batch)
-    on a tiny [3, 4, 2] network and probes its update with controlled weights and
-    gradients. Exit 0: the rule is correct; 1: a mistake was found; 2: the code could not
-    be loaded or probed.
+    Runs PATH.py or PATH.ipynb (never changes it, writes nothing next to it) in a child
+    process with a time limit, builds NAME (or the class with an update method) on a tiny
+    [3, 4, 2] network and probes its update with controlled weights and gradients. Exit 0:
+    the rule is correct; 1: a mistake was found; 2: the code could not be loaded or
+    probed, or did not finish in time; 130: interrupted (Ctrl-C).
     """
+    if script_arguments and not run:
+        errors.print(
+            f"[bold red]Error:[/] {escape(' '.join(script_arguments))}: arguments after the "
+            "file are for your script, with --run (nnreg doctor --run train.py -- --epochs 5)",
+            soft_wrap=True,
+        )
+        sys.exit(EXIT_USAGE)
     try:
-        diagnosis = diagnose(target, gradients, regularizer)
+        diagnosis = diagnose(
+            target,
+            gradients,
+            regularizer,
+            timeout=timeout,
+            run=list(script_arguments) if run else None,
+        )
     except DoctorError as error:
         if as_json:
             click.echo(json.dumps({"error": str(error)}, indent=2, ensure_ascii=False))
         else:
             errors.print(f"[bold red]Error:[/] {escape(str(error))}", soft_wrap=True)
         sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:
+        errors.print("Interrupted: your code was stopped; nothing was diagnosed.")
+        sys.exit(130)
     if as_json:
         data = dataclasses.asdict(diagnosis)
         data["exit_code"] = diagnosis.exit_code
@@ -749,7 +791,8 @@ def sweep(
             )
         if result.interrupted:
             stopped_sweep(out, stop.reason)
-        figures = write_sweep_figures(result.rows, out)
+        finished = any(row["status"] == "finished" for row in result.rows)
+        figures = write_sweep_figures(result.rows, out) if finished else {}
     except StoppedAtOnce as error:
         stopped_sweep(out, error.signum, at_once=True)
     except (ValueError, OSError, DownloadError) as error:
@@ -799,10 +842,10 @@ def print_sweep(result, figures) -> None:
         table.add_row(
             *cell,
             f"{row['validation_accuracy']:.2%}",
-            number(row["validation_data_cost"], ".4f"),
-            number(row["penalty"], ".4f"),
-            number(row["layer1_fraction_zero"], ".1%"),
-            number(row["seconds"], ".2f"),
+            table_number(row["validation_data_cost"], ".4f"),
+            table_number(row["penalty"], ".4f"),
+            table_number(row["layer1_fraction_zero"], ".1%"),
+            table_number(row["seconds"], ".2f"),
         )
     console.print(table)
     console.print(f"trained {len(result.trained)} cells, {len(result.skipped)} were already done")
@@ -831,11 +874,11 @@ def print_sweep(result, figures) -> None:
         )
     console.print(
         f"results: {result.folder / 'results.csv'}; figures: "
-        + ", ".join(str(p) for p in figures.values())
+        + (", ".join(str(p) for p in figures.values()) or "none (no cell finished)")
     )
 
 
-def number(value, spec: str) -> str:
+def table_number(value, spec: str) -> str:
     """A number from a results row; a missing one (NaN is stored as null) as a dash."""
     return "—" if value is None else format(value, spec)
 

@@ -22,9 +22,9 @@ Figures are built with :class:`matplotlib.figure.Figure` (no pyplot state), rend
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-import warnings
 from pathlib import Path
 from typing import Any
 

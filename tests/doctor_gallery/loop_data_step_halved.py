@@ -57,7 +57,9 @@ class Network:
             (1 - eta * (lmbda / n)) * w - (eta / (2 * len(mini_batch))) * nw
             for w, nw in zip(self.weights, nabla_w)
         ]
-        self.biases = [b - (eta / (2 * len(mini_batch))) * nb for b, nb in zip(self.biases, nabla_b)]
+        self.biases = [
+            b - (eta / (2 * len(mini_batch))) * nb for b, nb in zip(self.biases, nabla_b)
+        ]
 
     def total_cost(self, data, lmbda, n):
         cost = 0.0

@@ -20,7 +20,6 @@ class MLP:
         self.biases = [np.zeros(b) for b in sizes[1:]]
 
     def backprop(self, X, Y):
-        m = X.shape[0]
         acts = [X]
         for W, b in zip(self.weights, self.biases):
             acts.append(sigmoid(acts[-1] @ W + b))
@@ -36,7 +35,6 @@ class MLP:
     def update_mini_batch(self, mini_batch, eta, lmbda, n):
         X = np.array([x.ravel() for x, _ in mini_batch])
         Y = np.array([y.ravel() for _, y in mini_batch])
-        m = len(mini_batch)
         grads_b, grads_W = self.backprop(X, Y)
         for l in range(len(self.weights)):
             self.weights[l] -= eta * (grads_W[l] + (lmbda / n) * self.weights[l])

@@ -1,15 +1,27 @@
 """``nnreg doctor``: find which regularization mistake a learner's own update code makes.
 
-The learner's module is imported (never modified, no bytecode written next to it), its
-network is built on a tiny [3, 4, 2] network, and :mod:`~nnreg.doctor.probes` run its
-update with controlled weights and gradients; :mod:`~nnreg.doctor.catalogue` turns the
-measurements into findings.
+A pipeline: **capture** (:mod:`~nnreg.doctor.loading`: import the learner's file or
+notebook, build its network on a tiny [3, 4, 2] network, find its parameters, update and
+gradient methods) → **replay** and **measure** (:mod:`~nnreg.doctor.probes`: run the update
+with controlled weights and gradients) → **diagnose** and **report**
+(:mod:`~nnreg.doctor.catalogue`: turn the measurements into findings).
+
+The learner's code is code, not data: :func:`diagnose` runs all of it in a child process
+with a time limit (:mod:`~nnreg.doctor.isolation`), never in the caller's process, and
+never writes next to the learner's files.
 """
 
 from __future__ import annotations
 
+import inspect
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+
+from nnreg.doctor.capture import capture_update
 from nnreg.doctor.catalogue import Diagnosis, Finding, diagnose_measurements, render
-from nnreg.doctor.loading import DoctorError, load_learner
+from nnreg.doctor.isolation import diagnose_in_child
+from nnreg.doctor.loading import DoctorError, Learner, learner_for, load_learner, notebook_label
 from nnreg.doctor.probes import (
     discover_gradient_protocol,
     probe_cost,
@@ -18,21 +30,103 @@ from nnreg.doctor.probes import (
 )
 
 REGULARIZERS = ("l2", "l1", "elastic-net", "none")
+DEFAULT_TIMEOUT = 60.0
+"""Seconds the learner's code may run, import and probes together."""
 
 
 def diagnose(
+    target: str,
+    gradients: str | None = None,
+    regularizer: str | None = None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    run: list[str] | None = None,
+) -> Diagnosis:
+    """Diagnose ``PATH.py[:NAME]`` or ``PATH.ipynb[:NAME]`` in a child process stopped
+    after ``timeout`` seconds; ``regularizer`` says what the code is meant to do when its
+    cost function does not tell. The diagnosis's ``notes`` say how the doctor had to call
+    the code (μ set to 0, λ set on the object, …). Raises :class:`DoctorError` when the
+    code cannot be probed, ends the child process or runs out of time.
+
+    With ``run`` (a list of command-line arguments, possibly empty), ``target`` is the
+    learner's own training script or notebook: it is run as ``python target *run`` would
+    run it, from its folder, until its first update, which is then replayed (see
+    :mod:`~nnreg.doctor.capture`)."""
+    _check(regularizer)
+    return diagnose_in_child(target, gradients, regularizer, timeout, run)
+
+
+def diagnose_in_this_process(
     target: str, gradients: str | None = None, regularizer: str | None = None
 ) -> Diagnosis:
-    """Diagnose ``PATH.py[:NAME]``; ``regularizer`` says what the code is meant to do when
-    its cost function does not tell. Raises :class:`DoctorError` when it cannot be probed."""
-    if regularizer is not None and regularizer not in REGULARIZERS:
-        raise DoctorError(f"unknown regularizer {regularizer!r}: choose {', '.join(REGULARIZERS)}")
-    learner = load_learner(target, gradients)
+    """:func:`diagnose`, running the learner's code in this process, with no time limit:
+    what the child process does. Anything their code does (exit, loop, change numpy)
+    happens here."""
+    _check(regularizer)
+    return _diagnose_learner(load_learner(target, gradients), regularizer)
+
+
+def diagnose_running(
+    path: Path, arguments: list[str], gradients: str | None = None, regularizer: str | None = None
+) -> Diagnosis:
+    """Run the learner's script (or notebook) at ``path`` in this process until its first
+    update, then diagnose that update replayed on the recorded network and arguments."""
+    _check(regularizer)
+    path = Path(path)
+    label = notebook_label(path, everything=True)
+    call = capture_update(path, arguments, label)
+    name = type(call.instance).__name__
+    notes = [
+        f"ran {path.name}{' ' + ' '.join(arguments) if arguments else ''} until its first "
+        f"update, {name}.{call.method}, and replayed that call on a copy of the network"
+    ]
+    defined_in = _source_file(type(call.instance))
+    if defined_in is not None and defined_in != path.resolve():  # `from network import Net`
+        label = partial("{}, line {}".format, defined_in.name)
+    learner = learner_for(
+        call.instance, name, path, notes, label, gradients, call.method, call.arguments
+    )
+    return _diagnose_learner(learner, regularizer)
+
+
+def _source_file(cls: type) -> Path | None:
+    try:
+        return Path(inspect.getfile(cls)).resolve()
+    except (TypeError, OSError):
+        return None
+
+
+def _diagnose_learner(learner: Learner, regularizer: str | None) -> Diagnosis:
     protocol = discover_gradient_protocol(learner)
     probe = probe_regularization(learner, protocol)
     data = probe_data_step(learner, protocol)
     cost = probe_cost(learner)
-    return diagnose_measurements(learner, probe, data, cost, regularizer)
+    diagnosis = diagnose_measurements(learner, probe, data, cost, regularizer)
+    return _in_their_terms(diagnosis, learner)
 
 
-__all__ = ["Diagnosis", "DoctorError", "Finding", "diagnose", "render"]
+def _check(regularizer: str | None) -> None:
+    if regularizer is not None and regularizer not in REGULARIZERS:
+        raise DoctorError(f"unknown regularizer {regularizer!r}: choose {', '.join(REGULARIZERS)}")
+
+
+def _in_their_terms(diagnosis: Diagnosis, learner: Learner) -> Diagnosis:
+    """Line numbers as the learner finds them (``cell 3, line 7`` in a notebook), and the
+    loader's notes attached as ``diagnosis.notes``."""
+    diagnosis.findings = [
+        replace(f, lines=[(learner.line_label(n), text) for n, text in f.lines])
+        for f in diagnosis.findings
+    ]
+    diagnosis.notes = list(learner.notes)
+    return diagnosis
+
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "Diagnosis",
+    "DoctorError",
+    "Finding",
+    "diagnose",
+    "diagnose_in_this_process",
+    "render",
+]

@@ -63,6 +63,8 @@ class Diagnosis:
     rule_found: str
     correct_rule: str
     findings: list[Finding]
+    notes: list[str] = field(default_factory=list)
+    """How the doctor had to call the learner's code (μ set to 0, λ set on the object, …)."""
 
     @property
     def mistakes(self) -> list[Finding]:
@@ -818,6 +820,9 @@ def render(diagnosis: Diagnosis) -> str:
             lines.append(f"  fix:         {finding.fix}")
         if finding.consequence:
             lines.append(f"  consequence: {finding.consequence}")
+    if diagnosis.notes:
+        lines += ["", "How the doctor called your code:"]
+        lines += [f"  - {note}" for note in diagnosis.notes]
     return "\n".join(lines)
 
 

@@ -47,17 +47,6 @@ def controlled(shape: tuple, rng: np.random.Generator) -> np.ndarray:
     return values
 
 
-def example_batch(m: int, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
-    """m examples in the book's format: (x, y) column vectors, y one-hot."""
-    n_in, n_out = PROBE_SIZES[0], PROBE_SIZES[-1]
-    batch = []
-    for i in range(m):
-        y = np.zeros((n_out, 1))
-        y[i % n_out] = 1.0
-        batch.append((rng.uniform(0, 1, size=(n_in, 1)), y))
-    return batch
-
-
 def leaves(structure: Any) -> list[np.ndarray]:
     """The arrays in a nest of tuples, lists and dicts, in order."""
     if isinstance(structure, np.ndarray):
@@ -120,7 +109,7 @@ def set_parameters(learner: Learner, seed: int = 0) -> list[np.ndarray]:
 def run_update(learner: Learner, setting: dict, gradient: Callable, seed: int = 0):
     """Controlled parameters, one update with ``gradient`` substituted; (before, after)."""
     before = set_parameters(learner, seed)
-    batch = example_batch(setting["m"], np.random.default_rng(seed + 1))
+    batch = learner.make_batch(setting["m"], np.random.default_rng(seed + 1))
     with Substitute(learner, gradient), quietly():
         try:
             learner.call_update(batch, setting["eta"], setting["lmbda"], setting["n"])
@@ -464,7 +453,8 @@ def probe_cost(learner: Learner) -> CostProbe | None:
     lambda_name = next((p for p in parameters if p in ARGUMENT_NAMES["lmbda"]), None)
     if lambda_name is None:
         return None
-    data = example_batch(COST_EXAMPLES, np.random.default_rng(3))
+    data = learner.make_batch(COST_EXAMPLES, np.random.default_rng(3))
+    twice = learner.make_batch(2 * COST_EXAMPLES, np.random.default_rng(3))
 
     def penalty(lmbda, examples, n, weight_scale=1.0, bias_scale=1.0):
         values = set_parameters(learner, seed=5)
@@ -485,7 +475,7 @@ def probe_cost(learner: Learner) -> CostProbe | None:
     try:
         base = penalty(lmbda, data, n)
         by_lambda = penalty(2 * lmbda, data, n)
-        by_size = penalty(lmbda, data + data, n)
+        by_size = penalty(lmbda, twice, n)
         by_n = penalty(lmbda, data, 2 * n) if n_name else None
         by_weights = penalty(lmbda, data, n, weight_scale=2.0)
         by_biases = penalty(lmbda, data, n, bias_scale=2.0)
