@@ -136,3 +136,11 @@ def test_the_python_api_runs_a_script_in_a_child_process(tmp_path):
     diagnosis = diagnose(str(GALLERY / "run_l1_exercise" / "train.py"), run=[], timeout=120)
     assert {f.code for f in diagnosis.mistakes} == {"update-cost-mismatch"}
     assert subprocess.run([sys.executable, "-c", "pass"]).returncode == 0
+
+
+def test_run_needs_an_existing_script_or_notebook(tmp_path):
+    (tmp_path / "notes.txt").write_text("x = 1\n")
+    for target in (tmp_path / "missing.py", tmp_path / "notes.txt", tmp_path):
+        result = doctor("--run", target)
+        assert result.exit_code == 2, result.output
+        assert "is not a Python script or notebook" in result.output

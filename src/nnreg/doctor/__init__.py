@@ -53,6 +53,13 @@ def diagnose(
     run it, from its folder, until its first update, which is then replayed (see
     :mod:`~nnreg.doctor.capture`)."""
     _check(regularizer)
+    if run is not None:
+        script = Path(target)
+        if script.suffix not in (".py", ".ipynb") or not script.is_file():
+            raise DoctorError(
+                f"{script} is not a Python script or notebook: give the PATH.py (or "
+                "PATH.ipynb) you train with, as you would run it"
+            )
     return diagnose_in_child(target, gradients, regularizer, timeout, run)
 
 
