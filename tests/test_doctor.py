@@ -59,6 +59,12 @@ FINDINGS = {
     "wrong-sign": ("loop_wrong_sign", "−ηλ/n·w", "subtract the penalty", "grow by about ×1.28"),
     "no-eta": ("loop_no_eta", "λ/n·w", "multiply the penalty's step by η", "2× as strongly"),
     "penalty-twice": ("loop_penalty_twice", "2·ηλ/n·w", "keep one of the two", "λ acts as 10"),
+    "layers-regularized-differently": (
+        "loop_decay_last_layer_only",
+        "layer 1: no penalty; layer 2: w ← (1 − ηλ/n)·w",
+        "every weight layer",
+        "drift apart",
+    ),
     "half-penalty-step": ("loop_decay_half", "0.5·ηλ/n·w", "the ½ cancels", "λ acts as 2.5"),
     "penalty-in-example-loop": (
         "loop_decay_per_example",

@@ -190,7 +190,8 @@ def diagnose_measurements(
             )
         )
     loops = frozenset(in_loop_lines(learner.update))
-    findings += _weight_findings(probe, regularizer, update_lines, loops)
+    by_layer = _layer_findings(probe, update_lines)
+    findings += by_layer or _weight_findings(probe, regularizer, update_lines, loops)
     findings += _bias_findings(probe, update_lines)
     if data is not None:
         findings += _data_findings(data, _lines(learner.update, [learner.update_arguments["eta"]]))
@@ -201,10 +202,13 @@ def diagnose_measurements(
             findings.append(mismatch)
         else:
             findings += _cost_findings(cost, regularizer, learner)
+    rule = _rule_text(probe, data)
+    if by_layer:  # one pooled rule would describe no layer
+        rule = f"{by_layer[0].found},   data step: − {_data_text(data, 'weight')}"
     return Diagnosis(
         f"{learner.source}:{learner.name}",
         regularizer,
-        _rule_text(probe, data),
+        rule,
         CORRECT[regularizer],
         findings,
     )
@@ -554,6 +558,49 @@ def _weight_findings(
             )
         )
     return findings
+
+
+def _layer_findings(probe: RegularizationProbe, lines) -> list[Finding]:
+    """The weight layers do not get the same penalty step (e.g. only the last one decays):
+    measured layer by layer, as a multiple of the correct step ηλ/n."""
+    if len(probe.layers) < 2 or any(fit.residual > 1e-3 for fit in probe.layers):
+        return []  # a step of no known form: compared as a whole (unrecognized-step)
+    step = BASE["eta"] * BASE["lmbda"] / BASE["n"]
+    steps = [(fit.a / step, fit.b / step) for fit in probe.layers]
+    if all(
+        math.isclose(x, y, rel_tol=0.05, abs_tol=0.01)
+        for first in steps[:1]
+        for other in steps[1:]
+        for x, y in zip(first, other)
+    ):
+        return []
+    described = "; ".join(
+        f"layer {number}: {_layer_step_text(a, b)}" for number, (a, b) in enumerate(steps, start=1)
+    )
+    return [
+        Finding(
+            "layers-regularized-differently",
+            "mistake",
+            "The weight layers are not regularized alike: the penalty step differs between them",
+            described,
+            "apply the same penalty step to every weight layer (loop over all of self.weights, "
+            "not one of them): w ← (1 − ηλ/n)·w for each",
+            "the layers' weights drift apart in scale — a layer without the penalty keeps "
+            "growing while the others shrink — and the penalty your cost reports is not the one "
+            "applied",
+            lines,
+        )
+    ]
+
+
+def _layer_step_text(a: float, b: float) -> str:
+    """One layer's penalty step, in units of the correct ηλ/n."""
+    parts = []
+    if abs(a) > 1e-6:
+        parts.append(f"w ← (1 − {_nice(a)}·ηλ/n)·w".replace("(1 − 1·ηλ/n)", "(1 − ηλ/n)"))
+    if abs(b) > 1e-6:
+        parts.append(f"w ← w − {_nice(b)}·(ηλ/n)·sgn(w)".replace(" 1·(ηλ/n)", " (ηλ/n)"))
+    return " and ".join(parts) or "no penalty"
 
 
 def _bias_findings(probe: RegularizationProbe, lines) -> list[Finding]:

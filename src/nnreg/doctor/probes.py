@@ -279,6 +279,8 @@ class RegularizationProbe:
     bias_scalings: dict[str, Scaling] = field(default_factory=dict)
     through_gradients: bool = False
     """Measured with the real gradient method (the penalty, or part of it, is added there)."""
+    layers: list[StepFit] = field(default_factory=list)
+    """The weights' step of each weight layer alone, in the base setting."""
 
 
 def probe_regularization(learner: Learner, protocol: GradientProtocol) -> RegularizationProbe:
@@ -325,19 +327,24 @@ def regularization_fits(
             )
             for kind in ("weight", "bias")
         }
+        fits[name]["layers"] = [
+            fit_step([b], [a])
+            for b, a, p in zip(before, after, learner.parameters)
+            if p.kind == "weight"
+        ]
     return fits
 
 
-def _cleaner(alone: dict[str, StepFit], real: dict[str, StepFit]) -> bool:
-    """The step with zero data gradients is a clean rule and the real-gradient difference is
-    not: a penalty applied between gradient calls (inside the loop over the examples) moves
-    the weights the next call sees, which only blurs the λ-against-λ = 0 difference."""
-    weights = alone["weight"]
-    return (
-        weights.changes
-        and weights.residual < 1e-4
-        and real["weight"].residual > max(1e-3, 10 * weights.residual)
-    )
+def _cleaner(alone: dict, real: dict) -> bool:
+    """The step with zero data gradients is a clean rule — for every weight layer alone,
+    since layers may be regularized differently — and the real-gradient difference is not:
+    a penalty applied between gradient calls (inside the loop over the examples) or after
+    the data step moves what the difference sees, which only blurs it."""
+    layers = alone["layers"]
+    clean = all(fit.residual < 1e-4 for fit in layers)
+    blurred = max(fit.residual for fit in real["layers"]) if real["layers"] else 0.0
+    changes = any(fit.changes for fit in layers)
+    return changes and clean and blurred > max(1e-3, 10 * max(f.residual for f in layers))
 
 
 def _same_step(alone: dict[str, StepFit], real: dict[str, StepFit]) -> bool:
@@ -353,7 +360,10 @@ def _same_step(alone: dict[str, StepFit], real: dict[str, StepFit]) -> bool:
 
 def _probe_from(fits: dict[str, dict[str, StepFit]], through_gradients: bool):
     probe = RegularizationProbe(
-        fits["base"]["weight"], fits["base"]["bias"], through_gradients=through_gradients
+        fits["base"]["weight"],
+        fits["base"]["bias"],
+        through_gradients=through_gradients,
+        layers=fits["base"]["layers"],
     )
     for kind, target in (("weight", probe.weight_scalings), ("bias", probe.bias_scalings)):
         for coefficient in ("a", "b", "c"):
