@@ -164,17 +164,7 @@ def _train(
 ) -> RunResult:
     # Settings that need no data are checked first, so a typo never waits for a download.
     optimizer = make_optimizer(settings.eta, settings.momentum)
-    options: dict[str, Any] = {"regularize_biases": settings.regularize_biases}
-    if settings.reg == "elastic-net":
-        options["l2_lmbda"] = settings.l2_lmbda
-    elif settings.l2_lmbda is not None:
-        raise ValueError(
-            f"l2_lmbda (--l2-lmbda) only applies to the elastic-net regularizer, not to "
-            f"{settings.reg!r}: drop it, or use --reg elastic-net"
-        )
-    if settings.reg_layers is not None:
-        options["layers"] = settings.reg_layers
-    regularizer = _with_extras(make_regularizer(settings.reg, settings.lmbda, **options), settings)
+    regularizer = regularizer_for(settings)
     check_int("expand", settings.expand, minimum=0, maximum=4, hint=": shifted copies per image")
     check_int("epochs", settings.epochs, minimum=1, hint=": the number of passes over the data")
     check_int("seed", settings.seed, minimum=0, hint=": seeds are whole numbers >= 0")
@@ -298,6 +288,22 @@ def _check_network_fits(settings: TrainSettings) -> None:
     else:
         hidden = check_int("hidden", settings.hidden, minimum=1, hint=": units of the hidden layer")
         check_parameter_memory([1, hidden, 1], itemsize, "hidden", shown=hidden)
+
+
+def regularizer_for(settings: TrainSettings):
+    """The regularizer ``settings`` ask for (weights' penalty, activity penalties, dropout,
+    max-norm), checked; ``ValueError`` naming the setting otherwise."""
+    options: dict[str, Any] = {"regularize_biases": settings.regularize_biases}
+    if settings.reg == "elastic-net":
+        options["l2_lmbda"] = settings.l2_lmbda
+    elif settings.l2_lmbda is not None:
+        raise ValueError(
+            f"l2_lmbda (--l2-lmbda) only applies to the elastic-net regularizer, not to "
+            f"{settings.reg!r}: drop it, or use --reg elastic-net"
+        )
+    if settings.reg_layers is not None:
+        options["layers"] = settings.reg_layers
+    return _with_extras(make_regularizer(settings.reg, settings.lmbda, **options), settings)
 
 
 def _with_extras(regularizer, settings: TrainSettings):

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from nnreg.doctor.notebooks import NotebookError, read_notebook
-from nnreg.doctor.parameters import Parameter
+from nnreg.doctor.parameters import Parameter, leaves
 from nnreg.doctor.parameters import find_parameters as _find_parameters
 
 PROBE_SIZES = [3, 4, 2]
@@ -575,7 +575,7 @@ def _gradient_by_behaviour(learner: Learner, update_name: str) -> str | None:
                 result = function(*arguments, **keywords)
             finally:
                 depth[0] -= 1
-            if sorted(leaf.size for leaf in _arrays(result)) == sizes:
+            if sorted(leaf.size for leaf in leaves(result)) == sizes:
                 calls.append((depth[0], method))
             return result
 
@@ -624,16 +624,6 @@ def _attributes(value: Any) -> dict:
         return vars(value)
     except TypeError:
         return {}
-
-
-def _arrays(structure: Any) -> list[np.ndarray]:
-    if isinstance(structure, np.ndarray):
-        return [structure]
-    if isinstance(structure, dict):
-        return [leaf for value in structure.values() for leaf in _arrays(value)]
-    if isinstance(structure, (list, tuple)):
-        return [leaf for value in structure for leaf in _arrays(value)]
-    return []
 
 
 def book_batch(m: int, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -145,3 +145,14 @@ def _named_arrays(mapping: dict, prefix: tuple) -> list[Parameter]:
             parameters.append(Parameter(key, "bias", (*prefix, key)))
     kinds = {p.kind for p in parameters}
     return parameters if kinds == {"weight", "bias"} else []
+
+
+def leaves(structure: Any) -> list[np.ndarray]:
+    """The arrays in a nest of tuples, lists and dicts, in order."""
+    if isinstance(structure, np.ndarray):
+        return [structure]
+    if isinstance(structure, dict):
+        return [leaf for value in structure.values() for leaf in leaves(value)]
+    if isinstance(structure, (list, tuple)):
+        return [leaf for value in structure for leaf in leaves(value)]
+    return []

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from nnreg.doctor.loading import ARGUMENT_NAMES, PROBE_SIZES, DoctorError, Learner, quietly
+from nnreg.doctor.parameters import leaves
 
 BASE = {"eta": 0.5, "lmbda": 5.0, "n": 1000, "m": 10}
 """Base setting: ηλ/n = 0.0025, ηλ/m = 0.25, λ/n = 0.005, ηλ = 2.5 — all distinct."""
@@ -45,17 +46,6 @@ def controlled(shape: tuple, rng: np.random.Generator) -> np.ndarray:
     flat = values.reshape(-1)
     flat[::5] = TINY * np.sign(flat[::5])
     return values
-
-
-def leaves(structure: Any) -> list[np.ndarray]:
-    """The arrays in a nest of tuples, lists and dicts, in order."""
-    if isinstance(structure, np.ndarray):
-        return [structure]
-    if isinstance(structure, dict):
-        return [leaf for value in structure.values() for leaf in leaves(value)]
-    if isinstance(structure, (list, tuple)):
-        return [leaf for value in structure for leaf in leaves(value)]
-    return []
 
 
 def rebuild(structure: Any, replacements: list[np.ndarray]) -> Any:

@@ -18,15 +18,12 @@ from typing import Any
 import numpy as np
 
 from nnreg.activations import ACTIVATIONS
-from nnreg.activity import ActivityRegularizer
-from nnreg.constraints import MaxNorm
 from nnreg.costs import COSTS
-from nnreg.dropout import Dropout
 from nnreg.initializers import INITIALIZERS
 from nnreg.network import DTYPES
 from nnreg.optimizers import make_optimizer
-from nnreg.regularizers import REGULARIZERS, make_regularizer
-from nnreg.session import DATASETS, TrainSettings
+from nnreg.regularizers import REGULARIZERS
+from nnreg.session import DATASETS, TrainSettings, regularizer_for
 from nnreg.validation import check_choice, check_int, check_parameter_memory
 
 if sys.version_info >= (3, 11):
@@ -179,23 +176,8 @@ def check_settings(settings: TrainSettings) -> None:
     ):
         check_choice(name, getattr(settings, name), table)
     make_optimizer(settings.eta, settings.momentum)
-    options: dict[str, Any] = {"regularize_biases": settings.regularize_biases}
-    if settings.reg == "elastic-net":
-        options["l2_lmbda"] = settings.l2_lmbda
-    elif settings.l2_lmbda is not None:
-        raise ValueError(
-            f"l2_lmbda only applies to the elastic-net regularizer, not to {settings.reg!r}"
-        )
-    if settings.reg_layers is not None:
-        options["layers"] = settings.reg_layers
-    parts = [
-        make_regularizer(settings.reg, settings.lmbda, **options),
-        Dropout(settings.dropout, seed=settings.seed),
-        ActivityRegularizer(settings.activity_l1, settings.activity_l2),
-        *([MaxNorm(settings.max_norm)] if settings.max_norm is not None else []),
-    ]
-    for part in parts:  # a cell's network: inputs → hidden → classes, two weight layers
-        part.check_layers(2)
+    # a cell's network: inputs → hidden → classes, two weight layers
+    regularizer_for(settings).check_layers(2)
     try:  # the smallest network with this hidden layer: one input, one output
         check_parameter_memory(
             [1, settings.hidden, 1], np.dtype(DTYPES[settings.dtype]).itemsize, "sizes of at least"
