@@ -35,7 +35,7 @@ def metrics_lines(folder):
 
 
 def without_times(records):
-    return [{k: v for k, v in record.items() if k != "seconds"} for record in records]
+    return [{k: v for k, v in record.items() if k not in ("seconds", "time")} for record in records]
 
 
 def assert_same_parameters(folder_a, folder_b):

@@ -237,8 +237,9 @@ def test_a_learners_own_cost_class_works_like_in_the_book(wrapped):
 def test_sgd_from_the_loaders_bytes_gives_the_same_bits_as_from_a_plain_list(
     wrapped, capsys, monkeypatch
 ):
-    """mnist_loader's list carries the images as bytes too; SGD gathers from them, and must
-    train exactly as from the float columns of an ordinary list of the same pairs."""
+    """mnist_loader's columns are rows of a registered matrix with its bytes; SGD gathers
+    from the bytes (also through a plain list of the pairs), and must train exactly as from
+    the float columns of a list of copies."""
     training = wrapped[0]
     assert training.codes is not None and training.codes.dtype == np.uint8
     subset = network2.ExampleList(
@@ -257,12 +258,14 @@ def test_sgd_from_the_loaders_bytes_gives_the_same_bits_as_from_a_plain_list(
 
     monkeypatch.setattr(network2, "BatchGatherer", RecordingGatherer)
     results = []
-    for data in (subset, list(subset)):
+    # the loader's list, a plain list of its pairs (found again: bytes), equal copies (floats)
+    for data in (subset, list(subset), [(x.copy(), y.copy()) for x, y in subset]):
         ours, _ = twin_networks()
         random.seed(5)
         ours.SGD(data, 2, 10, 0.5, lmbda=5.0)
         results.append(ours.weights + ours.biases)
-    assert sources == [np.uint8, np.float64]
-    for from_bytes, from_floats in zip(*results):
+    assert sources == [np.uint8, np.uint8, np.float64]
+    for from_bytes, from_plain_list, from_floats in zip(*results):
         assert np.array_equal(from_bytes, from_floats)
+        assert np.array_equal(from_plain_list, from_floats)
     capsys.readouterr()

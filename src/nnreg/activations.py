@@ -18,10 +18,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit
 
 SIGMOID_BY_EXP_FROM = 4096
 """Arrays of at least this many elements take sigmoid's NumPy-exp form (see ``sigmoid``)."""
+
+
+def _expit(z, out=None):
+    """SciPy's ``expit``, imported on first use (SciPy takes a third of a second to load,
+    which ``nnreg --help`` should not pay); the name then refers to ``expit`` itself."""
+    global _expit
+    from scipy.special import expit
+
+    _expit = expit
+    return expit(z, out=out)
 
 
 def sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -33,7 +42,7 @@ def sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     (a relative 1e-16 in float64). e^(−z) = inf for z < −709 gives 1/inf = 0, the limit.
     """
     if z.size < SIGMOID_BY_EXP_FROM:
-        return expit(z, out=out)
+        return _expit(z, out=out)
     out = np.negative(z, out=out)
     with np.errstate(over="ignore"):
         np.exp(out, out=out)

@@ -238,7 +238,7 @@ def _good_record(record, number: int) -> bool:
     numbers = (int, float)
     training, weights = record.get("training"), record.get("weights")
     return (
-        isinstance(record.get("seconds"), numbers)
+        _timed(record)
         and isinstance(training, dict)
         and all(isinstance(training.get(k), numbers) for k in ("accuracy", "data_cost"))
         and isinstance(weights, dict)
@@ -249,6 +249,14 @@ def _good_record(record, number: int) -> bool:
             if name in record
         )
     )
+
+
+def _timed(record: dict) -> bool:
+    """The epoch's times: ``time`` (a dict of seconds), or ``seconds`` (older runs)."""
+    times = record.get("time")
+    if isinstance(times, dict):
+        return all(isinstance(v, (int, float)) for v in times.values())
+    return isinstance(record.get("seconds"), (int, float))
 
 
 def _check_arrays(arrays: dict, targets: dict) -> str | None:

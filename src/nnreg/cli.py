@@ -26,15 +26,10 @@ from nnreg.activations import ACTIVATIONS
 from nnreg.costs import COSTS
 from nnreg.datasets.download import DownloadError
 from nnreg.doctor import REGULARIZERS as DOCTOR_REGULARIZERS
-from nnreg.doctor import DoctorError, diagnose, render
-from nnreg.experiments import EXPERIMENTS, run_experiment
+from nnreg.experiments import EXPERIMENTS
 from nnreg.initializers import INITIALIZERS
 from nnreg.network import DTYPES
-from nnreg.plots import write_figures, write_sweep_figures
 from nnreg.regularizers import FORMULAS, REGULARIZERS
-from nnreg.runs import RunFolderWarning
-from nnreg.session import TrainSettings, resume_training, run_training
-from nnreg.sweep import make_grid, read_grid_file, run_sweep
 from nnreg.training import Callback, StopFlag, TrainingDiverged, TrainingInterrupted
 
 EXIT_USAGE = 2
@@ -263,6 +258,8 @@ def train(
 ) -> None:
     """Train a network and write a run folder (config, per-epoch metrics, parameters,
     a checkpoint after every epoch)."""
+    from nnreg.session import TrainSettings, resume_training, run_training
+
     ctx = click.get_current_context()
     if resume is not None:
         reject_options_beside_resume(ctx, resume)
@@ -491,6 +488,9 @@ def plot(run_folders: tuple[Path, ...], out: Path | None) -> None:
     Writes cost.png (data cost, penalty, total), accuracy.png, weights.png (RMS per layer
     against 1/√n), histograms.png (start and end), sparsity.png and gradient-share.png.
     """
+    from nnreg.plots import write_figures
+    from nnreg.runs import RunFolderWarning
+
     if out is None:
         out = run_folders[0] / "figures" if len(run_folders) == 1 else Path("comparison-figures")
     try:
@@ -531,6 +531,8 @@ def experiment(name: str, quick: bool, out: Path | None, data_dir, seed: int, qu
 
     Writes report.md, a self-contained report.html and the figures as PNG files.
     """
+    from nnreg.experiments import run_experiment
+
     out = out if out is not None else Path("experiments") / name
     try:
         with RunProgress(quiet) as progress:
@@ -624,6 +626,8 @@ def doctor(
     the rule is correct; 1: a mistake was found; 2: the code could not be loaded or
     probed, or did not finish in time; 130: interrupted (Ctrl-C).
     """
+    from nnreg.doctor import DoctorError, diagnose, render
+
     if script_arguments and not run:
         errors.print(
             f"[bold red]Error:[/] {escape(' '.join(script_arguments))}: arguments after the "
@@ -756,6 +760,10 @@ def sweep(
     running cells after their current step with a checkpoint; run the same command again
     to finish.
     """
+    from nnreg.plots import write_sweep_figures
+    from nnreg.session import TrainSettings
+    from nnreg.sweep import make_grid, read_grid_file, run_sweep
+
     stop = StopFlag()
     try:
         if out is not None and not out.strip():
@@ -831,7 +839,7 @@ def print_sweep(result, figures) -> None:
         "C₀",
         "penalty",
         "layer 1 zeros",
-        "seconds",
+        "wall time",
     ):
         table.add_column(column, justify="left" if column == "regularizer" else "right")
     for row in result.rows:
@@ -845,7 +853,7 @@ def print_sweep(result, figures) -> None:
             table_number(row["validation_data_cost"], ".4f"),
             table_number(row["penalty"], ".4f"),
             table_number(row["layer1_fraction_zero"], ".1%"),
-            table_number(row["seconds"], ".2f"),
+            _seconds(row.get("wall_seconds")),
         )
     console.print(table)
     console.print(f"trained {len(result.trained)} cells, {len(result.skipped)} were already done")
@@ -881,6 +889,11 @@ def print_sweep(result, figures) -> None:
 def table_number(value, spec: str) -> str:
     """A number from a results row; a missing one (NaN is stored as null) as a dash."""
     return "—" if value is None else format(value, spec)
+
+
+def _seconds(value) -> str:
+    """A cell's wall time for the sweep table ("—" when not known)."""
+    return "—" if value is None else f"{value:.1f} s"
 
 
 def run() -> None:

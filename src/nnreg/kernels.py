@@ -24,7 +24,12 @@ batch 1000 in float32 ~10 % faster. Asking, in the same way, for the next mini-b
 while the current one trains measured no faster and was left out.
 
 With Numba (``pip install "nnreg[fast]"``) they are compiled loops; without it, the NumPy
-functions named ``*_reference`` below run instead. Both give the same numbers bit for bit
+functions named ``*_reference`` below run instead. Numba takes ~0.9 s and ~120 MB to start,
+even from its on-disk cache, so it is started by the first L1 step (where the loops save
+that within a few epochs), and for the gather and the shuffle only when a run is long
+enough for them to repay the start (:func:`start_if_worth`: ~40 MNIST epochs for the
+gather, ~16 for the ``network2`` front's gather and shuffle); otherwise those use the
+compiled loops only if something else has loaded them. Both give the same numbers bit for bit
 (same operations in the same order, in the arrays' dtype; NaN and inf pass through as
 they do in NumPy) — the tests check it. ``NNREG_NUMBA=0`` in the environment turns the
 compiled kernels off.
@@ -33,6 +38,7 @@ compiled kernels off.
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 
@@ -79,7 +85,7 @@ def cumulative_shrink_reference(
     applied -= change
 
 
-# -- the compiled loops ---------------------------------------------------------------
+# -- the compiled loops (nnreg/_compiled.py) ----------------------------------------
 
 
 def _compile():
@@ -87,155 +93,59 @@ def _compile():
     if os.environ.get("NNREG_NUMBA", "1") == "0":
         return None
     try:
-        import numba
+        from nnreg import _compiled as c
     except ImportError:
         return None
-
-    jit = numba.njit(cache=True, nogil=True, boundscheck=False)
-    prefetch_row = _prefetch_intrinsic(numba)
-
-    # Each loop body is a chain of selects with no early exit, so LLVM vectorizes it.
-    @jit
-    def scaled_sign(p, c, out):
-        for i in range(p.size):
-            x = p[i]
-            # 0 → 0 and NaN → NaN, as np.sign(x)·c
-            out[i] = c if x > 0 else (-c if x < 0 else x * c)
-
-    @jit
-    def sign_step(p, k):
-        for i in range(p.size):
-            x = p[i]
-            p[i] = (x + k) if x > 0 else ((x - k) if x < 0 else x + x * k)
-
-    @jit
-    def add_scaled(p, h, alpha):
-        for i in range(p.size):
-            p[i] = p[i] + alpha * h[i]
-
-    @jit
-    def soft_threshold(p, t):
-        for i in range(p.size):
-            x = p[i]
-            # |x| ≤ t → x − x, exactly 0; NaN stays NaN
-            p[i] = (x - t) if x > t else ((x + t) if x < -t else x - x)
-
-    @jit
-    def cumulative_shrink(w, applied, total, threshold):
-        total[0] = total[0] + threshold
-        u = total[0]
-        zero = u - u  # 0 in w's dtype (u is finite)
-        for i in range(w.size):
-            x = w[i]
-            q = applied[i]
-            # owed = u + sgn(x)·q, never negative
-            owed = (q + u) if x > 0 else ((-q + u) if x < 0 else (q * zero + u))
-            lower = -owed
-            # clip(x, −owed, owed) as np.minimum(np.maximum(x, −owed), owed): NaN x stays NaN
-            change = lower if x < lower else x
-            change = owed if change > owed else change
-            w[i] = x - change
-            applied[i] = q - change
-
-    @jit
-    def gather_divided(codes, rows, divisor, out):
-        n = rows.shape[0]
-        for e in range(min(GATHER_AHEAD, n)):
-            prefetch_row(codes, rows[e])
-        for e in range(n):
-            if e + GATHER_AHEAD < n:
-                prefetch_row(codes, rows[e + GATHER_AHEAD])
-            source = codes[rows[e]]
-            target = out[e]
-            for j in range(source.shape[0]):
-                # computed in the type of code / divisor, then stored in out's dtype
-                target[j] = source[j] / divisor
-
-    @jit
-    def fisher_yates(order, words):
-        used = 0
-        for i in range(order.shape[0] - 1, 0, -1):
-            bound = i + 1
-            bits = 0
-            while (bound >> bits) > 0:
-                bits += 1
-            while True:  # random._randbelow: getrandbits(k) until below the bound
-                if used == words.shape[0]:
-                    return -1
-                j = words[used] >> (32 - bits)
-                used += 1
-                if j < bound:
-                    break
-            order[i], order[j] = order[j], order[i]
-        return used
-
     kernels = (
-        scaled_sign,
-        add_scaled,
-        soft_threshold,
-        cumulative_shrink,
-        sign_step,
-        gather_divided,
-        fisher_yates,
+        c.scaled_sign,
+        c.add_scaled,
+        c.soft_threshold,
+        c.cumulative_shrink,
+        c.sign_step,
+        c.gather_divided,
+        c.fisher_yates,
     )
     try:  # the prefetch hint is lowered by hand: should this LLVM refuse it, do without Numba
-        gather_divided(np.zeros((2, 8), np.uint8), np.zeros(1, np.int64), 1.0, np.empty((1, 8)))
+        c.gather_divided(np.zeros((2, 8), np.uint8), np.zeros(1, np.int64), 1.0, np.empty((1, 8)))
     except Exception:  # noqa: BLE001  any compilation failure means: no compiled kernels
         return None
     return kernels
 
 
-GATHER_AHEAD = 4  # rows: the gather asks for row e + 4 while it converts row e
-
-
-def _prefetch_intrinsic(numba):
-    """``prefetch_row(array, row)``: LLVM's prefetch hint (x86 ``prefetcht0``, AArch64
-    ``prfm``) for every 64-byte line of ``array[row]``, a row of a C-contiguous 2-D array.
-    A prefetch never faults and changes no value; it only starts a load early."""
-    from llvmlite import ir
-    from numba.core import cgutils, types
-    from numba.extending import intrinsic
-
-    @intrinsic
-    def prefetch_row(typingctx, array, row):
-        def codegen(context, builder, signature, args):
-            array_type = signature.args[0]
-            view = context.make_array(array_type)(context, builder, args[0])
-            zero = context.get_constant(types.intp, 0)
-            first = cgutils.get_item_pointer(context, builder, array_type, view, [args[1], zero])
-            byte_pointer = ir.IntType(8).as_pointer()
-            base = builder.bitcast(first, byte_pointer)
-            i32 = ir.IntType(32)
-            # llvm.prefetch is overloaded on the pointer type: "p0" (opaque pointers) or
-            # "p0i8" (typed pointers, older LLVM)
-            suffix = "p0" if str(base.type) == "ptr" else "p0i8"
-            prefetch = cgutils.get_or_insert_function(
-                builder.module,
-                ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]),
-                f"llvm.prefetch.{suffix}",
-            )
-            itemsize = context.get_constant(types.intp, array_type.dtype.bitwidth // 8)
-            length = builder.mul(builder.extract_value(view.shape, 1), itemsize)
-            line = context.get_constant(types.intp, 64)
-            with cgutils.for_range_slice(builder, zero, length, line) as (offset, _):
-                # read (0), keep in all cache levels (3), data cache (1)
-                builder.call(prefetch, [builder.gep(base, [offset]), i32(0), i32(3), i32(1)])
-            return context.get_dummy_value()
-
-        return types.void(array, row), codegen
-
-    return prefetch_row
-
-
 _COMPILED = None
 _LOOKED = False
+_LOCK = threading.Lock()
 
 
 def _kernels():
     global _COMPILED, _LOOKED
-    if not _LOOKED:
-        _COMPILED, _LOOKED = _compile(), True
+    with _LOCK:
+        if not _LOOKED:
+            _COMPILED, _LOOKED = _compile(), True
     return _COMPILED
+
+
+GATHER_AHEAD = 4
+"""Rows: the compiled gather asks for row e + 4 while it converts row e."""
+
+START_SECONDS = 0.9
+"""What starting Numba costs, even from its cache (measured on the 2-core reference machine)."""
+GATHER_SAVING_PER_ROW = 0.5e-6
+"""Seconds the compiled gather saves per byte-coded row at a mini-batch of 10 (MNIST)."""
+SHUFFLE_SAVING_PER_ITEM = 0.6e-6
+"""Seconds the compiled shuffle saves per item against ``random.shuffle``."""
+
+
+def start_if_worth(seconds_saved: float) -> None:
+    """Load the compiled loops now if they would save more than starting them costs (a
+    long run over byte-coded data; the L1 loops load on their first use anyway)."""
+    if seconds_saved > START_SECONDS and not _LOOKED:
+        _kernels()
+
+
+def loaded() -> bool:
+    """Whether the compiled loops are loaded already (asking does not load them)."""
+    return _LOOKED and _COMPILED is not None
 
 
 def compiled() -> bool:
@@ -321,12 +231,13 @@ def shuffle_as_random_does(order: np.ndarray, generator=None) -> None:
     words, the first in the lowest bits), the loop runs compiled, and the generator is
     rewound and moved on by exactly the words used. 50,000 items: ~2 ms instead of ~20 ms.
     Without Numba, or for a generator other than a plain ``random.Random``, it calls
-    ``generator.shuffle`` (the same permutation either way; the tests check it).
+    ``generator.shuffle`` (the same permutation either way; the tests check it), as it
+    does while the kernels are not loaded.
     """
     import random
 
     generator = generator or random._inst
-    kernels = _COMPILED if _LOOKED else _kernels()
+    kernels = _COMPILED if _LOOKED else None  # never worth starting Numba for: see above
     # a subclass may draw its numbers otherwise (SystemRandom has no state at all)
     standard = type(generator) is random.Random
     if kernels is None or not standard or order.ndim != 1 or len(order) < 2:
@@ -357,7 +268,7 @@ def gather_divided(codes: np.ndarray, rows: np.ndarray, divisor, out: np.ndarray
     dtype where that gives the same numbers; see :func:`nnreg.datasets.dataset.to_float`).
     ``rows`` must be valid row indices.
     """
-    kernels = _COMPILED if _LOOKED else _kernels()
+    kernels = _COMPILED if _LOOKED else None  # never worth starting Numba for: see above
     if kernels is None or not (codes.flags.c_contiguous and out.flags.c_contiguous):
         return False
     kernels[5](codes, rows, divisor, out)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nnreg import example_rows
 from nnreg.datasets.mnist import load_mnist
 from nnreg.network2 import ExampleList
 
@@ -36,11 +37,11 @@ def load_data_wrapper(folder=None):
     tr_d, va_d, te_d = (
         (splits[k].float_inputs(), splits[k].labels) for k in ("training", "validation", "test")
     )
-    training_inputs = [np.reshape(x, (784, 1)) for x in tr_d[0]]
+    # every x (and every training y) is a view of one row of a matrix, registered so that
+    # network2 finds the matrix again from any list of them: no stacking, no second copy
+    training_inputs = _columns(tr_d[0], splits["training"])
     one_hot = np.eye(10)[tr_d[1]]
-    training_results = [np.reshape(y, (10, 1)) for y in one_hot]
-    # also kept as matrices (and the images as bytes), which network2's SGD then uses
-    # without copying
+    training_results = _columns(one_hot)
     training_data = ExampleList(
         zip(training_inputs, training_results),
         tr_d[0],
@@ -48,9 +49,23 @@ def load_data_wrapper(folder=None):
         splits["training"].inputs if splits["training"].coded else None,
         splits["training"].input_divisor,
     )
-    validation_data = [(np.reshape(x, (784, 1)), int(y)) for x, y in zip(va_d[0], va_d[1])]
-    test_data = [(np.reshape(x, (784, 1)), int(y)) for x, y in zip(te_d[0], te_d[1])]
+    validation_data = list(zip(_columns(va_d[0], splits["validation"]), va_d[1].tolist()))
+    test_data = list(zip(_columns(te_d[0], splits["test"]), te_d[1].tolist()))
     return training_data, validation_data, test_data
+
+
+def _columns(matrix: np.ndarray, dataset=None) -> list[np.ndarray]:
+    """The rows of ``matrix`` as (width, 1) column views, registered with
+    :mod:`nnreg.example_rows` (with the data set's byte codes when it has them)."""
+    columns = list(matrix[:, :, np.newaxis])  # one (width, 1) view per row
+    coded = dataset is not None and dataset.coded
+    example_rows.register(
+        matrix,
+        columns,
+        dataset.inputs if coded else None,
+        dataset.input_divisor if coded else 1.0,
+    )
+    return columns
 
 
 def vectorized_result(j):

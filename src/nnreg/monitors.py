@@ -14,7 +14,7 @@ small evaluation set by n_training/n_evaluation.)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -26,12 +26,48 @@ from nnreg.regularizers import Regularizer
 
 @dataclass
 class EpochContext:
-    """What a monitor may look at."""
+    """What a monitor may look at, and the forward passes monitors share.
+
+    :meth:`forward_block` keeps the block it computed last, so that two monitors asking
+    for the same rows (the cost monitor's first training block and the gradient share's
+    sample) pay for one forward pass. The training loop calls :meth:`new_measurement`
+    before the monitors run, as the weights have changed since.
+    """
 
     network: Network
     regularizer: Regularizer
     training_set_size: int
     datasets: dict[str, Dataset]
+    _last: tuple | None = field(default=None, repr=False)
+    _buffers: dict = field(default_factory=dict, repr=False)
+
+    def new_measurement(self) -> None:
+        """Forget the kept forward pass (the weights changed)."""
+        self._last = None
+
+    def forward_block(
+        self, name: str, start: int, stop: int
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """``network.forward`` of rows start…stop−1 of data set ``name``: (Zˡ, Aˡ) with A⁰
+        the inputs as the network sees them. Integer-coded inputs are converted into one
+        buffer reused from block to block, so the arrays returned are valid until the
+        next call."""
+        key = (name, start, stop)
+        if self._last is not None and self._last[0] == key:
+            return self._last[1]
+        self._last = None
+        data, network = self.datasets[name], self.network
+        buffer = None
+        if data.coded:
+            width = data.inputs.shape[1]
+            buffer = self._buffers.get((network.dtype, width))
+            if buffer is None or len(buffer) < stop - start:
+                buffer = self._buffers[(network.dtype, width)] = np.empty(
+                    (stop - start, width), network.dtype
+                )
+        result = network.forward(data.input_rows(start, stop, network.dtype, out=buffer))
+        self._last = (key, result)
+        return result
 
 
 class Monitor(Protocol):
@@ -57,9 +93,13 @@ class CostMonitor:
             network.weights, network.biases, context.training_set_size
         )
         activity = context.regularizer if context.regularizer.acts_on_activations else None
+        # The training set goes last, its first block at the very end: that block is the
+        # gradient share's sample, which then needs no forward pass of its own.
+        names = sorted(context.datasets, key=lambda name: name == "training")
+        measured = {name: _cost_and_accuracy(context, name, activity) for name in names}
         results = {}
-        for name, data in context.datasets.items():
-            data_cost, accuracy, activity_penalty = _cost_and_accuracy(network, data, activity)
+        for name in context.datasets:
+            data_cost, accuracy, activity_penalty = measured[name]
             results[name] = {
                 "data_cost": data_cost,
                 "penalty": penalty,
@@ -76,21 +116,31 @@ BLOCK = 10_000
 
 
 def _cost_and_accuracy(
-    network: Network, data: Dataset, activity: Regularizer | None = None
+    context: EpochContext, name: str, activity: Regularizer | None = None
 ) -> tuple[float, float, float]:
-    """Mean data cost, accuracy and activity penalty (0 without ``activity``) over
-    ``data``, evaluated in blocks of rows."""
-    total_cost, correct, total_activity = 0.0, 0, 0.0
-    for start in range(0, len(data), BLOCK):
+    """Mean data cost, accuracy and activity penalty (0 without ``activity``) over data
+    set ``name``, evaluated in blocks of rows: the first block last, the sums taken in
+    row order whatever the order of evaluation (the same numbers)."""
+    network, data = context.network, context.datasets[name]
+    starts = list(range(0, len(data), BLOCK))
+    blocks = {}
+    for start in [*starts[1:], starts[0]]:
         stop = min(start + BLOCK, len(data))
-        weighted_inputs, activations = network.forward(data.input_rows(start, stop, network.dtype))
+        weighted_inputs, activations = context.forward_block(name, start, stop)
         outputs = activations[-1]
-        total_cost += float(
-            network.cost.fn(weighted_inputs[-1], outputs, data.targets[start:stop]).sum()
+        blocks[start] = (
+            float(network.cost.fn(weighted_inputs[-1], outputs, data.targets[start:stop]).sum()),
+            int(np.sum(np.argmax(outputs, axis=1) == data.labels[start:stop])),
+            activity.activation_penalty(activations[1:-1]) * (stop - start)
+            if activity is not None
+            else 0.0,
         )
-        correct += int(np.sum(np.argmax(outputs, axis=1) == data.labels[start:stop]))
-        if activity is not None:
-            total_activity += activity.activation_penalty(activations[1:-1]) * (stop - start)
+    total_cost, correct, total_activity = 0.0, 0, 0.0
+    for start in starts:
+        cost, right, activity_part = blocks[start]
+        total_cost += cost
+        correct += right
+        total_activity += activity_part
     return total_cost / len(data), correct / len(data), total_activity / len(data)
 
 
@@ -188,14 +238,24 @@ class GradientShareMonitor:
 
     def __init__(self, sample_size: int = 10_000) -> None:
         self.sample_size = sample_size
+        self.workspace: Workspace | None = None
 
     def measure(self, context: EpochContext) -> dict[str, Any]:
         network = context.network
         training = context.datasets["training"]
         rows = min(self.sample_size, len(training))
-        inputs = training.input_rows(0, rows, network.dtype)
-        workspace = Workspace(network, rows)
-        network.backprop(inputs, training.targets[:rows], workspace)
+        # the cost monitor's first training block when it is this sample (by default)
+        weighted_inputs, activations = context.forward_block("training", 0, rows)
+        workspace = self.workspace
+        if (
+            workspace is None
+            or workspace.batch_size != rows
+            or workspace.ones.dtype != network.dtype
+        ):
+            workspace = self.workspace = Workspace(network, rows)
+        network.backprop_after_forward(
+            weighted_inputs, activations, training.targets[:rows], workspace
+        )
         data_gradients, _ = network.gradients_from(workspace)
         penalty_gradients, _ = context.regularizer.penalty_gradient(
             network.weights, network.biases, context.training_set_size

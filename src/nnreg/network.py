@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.linalg.blas import get_blas_funcs
 
 from nnreg.activations import get_activation
 from nnreg.costs import make_cost
@@ -47,6 +46,8 @@ class Workspace:
         self.deltas = arrays()
         self.derivatives = arrays()
         self.ones = np.ones(batch_size, network.dtype)
+        from scipy.linalg.blas import get_blas_funcs  # loaded when first needed
+
         self.blas = get_blas_funcs(("gemm", "gemv", "axpy"), dtype=network.dtype)
 
 
@@ -171,6 +172,34 @@ class Network:
             self.activation.derivative(z, a, out=ws.derivatives[layer])
             if hooks:
                 regularizer.on_hidden_activations(layer, a, regularizer_state)
+        self._backward(ws, targets, regularizer if hooks else None, regularizer_state)
+
+    def backprop_after_forward(
+        self,
+        weighted_inputs: list[np.ndarray],
+        activations: list[np.ndarray],
+        targets: np.ndarray,
+        workspace: Workspace,
+    ) -> None:
+        """``backprop`` for a batch whose forward pass (what :meth:`forward` returns) is
+        already done: the same numbers, without a second forward pass. The workspace
+        keeps references to those arrays."""
+        ws = workspace
+        ws.activations[0] = activations[0]
+        for layer in range(self.num_layers):
+            ws.weighted_inputs[layer] = weighted_inputs[layer]
+            ws.activations[layer + 1] = activations[layer + 1]
+            if layer < self.num_layers - 1:
+                self.activation.derivative(
+                    weighted_inputs[layer], activations[layer + 1], out=ws.derivatives[layer]
+                )
+        self._backward(ws, targets)
+
+    def _backward(self, ws: Workspace, targets, regularizer=None, regularizer_state=None):
+        """δˡ/m of every layer into ``ws``, from its activations and σ'(Zˡ)."""
+        gemm = ws.blas[0]
+        inputs = ws.activations[0]
+        last = self.num_layers - 1
         delta = ws.deltas[last]
         self.cost.delta(ws.weighted_inputs[last], ws.activations[-1], targets, out=delta)
         # δ is linear in what follows, so scaling the small δ by 1/m scales every gradient
@@ -180,7 +209,7 @@ class Network:
             # δˡ⁻¹ = δˡ·Wˡ before σ', in Fortran order (δˡ⁻¹)ᵀ = (Wˡ)ᵀ·(δˡ)ᵀ
             gemm(1.0, self.weights[layer].T, ws.deltas[layer].T, c=below.T, overwrite_c=1)
             below *= ws.derivatives[layer - 1]
-            if hooks:
+            if regularizer is not None:
                 regularizer.on_hidden_deltas(
                     layer - 1,
                     ws.activations[layer],

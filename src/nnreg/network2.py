@@ -25,12 +25,13 @@ import random
 
 import numpy as np
 
-from nnreg import kernels
+from nnreg import example_rows, kernels
 from nnreg.activations import get_activation
 from nnreg.combined import Combined
 from nnreg.costs import CrossEntropyCost as _EngineCrossEntropy
 from nnreg.costs import QuadraticCost as _EngineQuadratic
 from nnreg.dropout import Dropout
+from nnreg.monitors import BLOCK
 from nnreg.network import Network as _EngineNetwork
 from nnreg.optimizers import SGD as _SGD
 from nnreg.regularizers import Regularizer, make_regularizer
@@ -175,13 +176,9 @@ class Network:
         """
         if not isinstance(training_data, ExampleList):
             training_data = list(training_data)
-        inputs, targets = _stack(training_data, self.sizes[-1], one_hot=True)
-        codes, divisor = None, 1.0
-        if isinstance(training_data, ExampleList) and inputs is training_data.inputs:
-            # the carried matrices came back (the list is unchanged): so are its byte codes
-            codes, divisor = training_data.codes, training_data.divisor
-        training_data = list(training_data)
         n = len(training_data)
+        # the matrices once per call, without copying when the columns are the loader's rows
+        inputs, targets, located = _examples(training_data, self.sizes[-1], one_hot=True)
         if evaluation_data:
             evaluation_data = list(evaluation_data)
             n_data = len(evaluation_data)
@@ -197,10 +194,17 @@ class Network:
         no_accuracy_change = 0
         evaluation_cost, evaluation_accuracy = [], []
         training_cost, training_accuracy = [], []
-        if codes is not None:
-            gather = BatchGatherer(codes, targets, divisor, np.float64)
+        if located is not None and located.codes is not None:
+            # the loader's bytes, in this list's order (a copy of the bytes only if reordered)
+            codes = located.codes[:n] if located.in_order else located.codes[located.rows]
+            gather = BatchGatherer(codes, targets, located.divisor, np.float64)
         else:
             gather = BatchGatherer(inputs, targets)
+        evaluation = None
+        saving = kernels.SHUFFLE_SAVING_PER_ITEM
+        if located is not None and located.codes is not None:
+            saving += kernels.GATHER_SAVING_PER_ROW
+        kernels.start_if_worth(epochs * n * saving)
         rows = np.arange(n)
         for j in range(epochs):
             # the permutation the book's random.shuffle(training_data) makes, same generator
@@ -209,20 +213,29 @@ class Network:
                 batch = rows[k : k + mini_batch_size]
                 training_step(engine, *gather(batch), optimizer, regularizer, n, state)
             print("Epoch %s training complete" % j)
+            # one forward pass per data set and epoch gives both its cost and its accuracy
+            outputs = None
+            if monitor_training_cost or monitor_training_accuracy:
+                outputs = _outputs(engine, inputs)
             if monitor_training_cost:
-                cost = self.total_cost(training_data, lmbda)
+                cost = self._book_cost(outputs, targets, lmbda)
                 training_cost.append(cost)
                 print("Cost on training data: {}".format(cost))
             if monitor_training_accuracy:
-                accuracy = self.accuracy(training_data, convert=True)
+                accuracy = _correct(outputs, targets)
                 training_accuracy.append(accuracy)
                 print("Accuracy on training data: {} / {}".format(accuracy, n))
+            if (monitor_evaluation_cost or monitor_evaluation_accuracy) and evaluation is None:
+                evaluation = _examples(evaluation_data, self.sizes[-1], one_hot=False)
+            outputs = None
+            if monitor_evaluation_cost or monitor_evaluation_accuracy:
+                outputs = _outputs(engine, evaluation[0])
             if monitor_evaluation_cost:
-                cost = self.total_cost(evaluation_data, lmbda, convert=True)
+                cost = self._book_cost(outputs, evaluation[1], lmbda)
                 evaluation_cost.append(cost)
                 print("Cost on evaluation data: {}".format(cost))
             if monitor_evaluation_accuracy:
-                accuracy = self.accuracy(evaluation_data)
+                accuracy = _correct(outputs, evaluation[1])
                 evaluation_accuracy.append(accuracy)
                 print("Accuracy on evaluation data: {} / {}".format(accuracy, n_data))
             if monitor_weights:
@@ -291,9 +304,8 @@ class Network:
         data = list(data)
         if not data:
             return 0
-        inputs, targets = _stack(data, self.sizes[-1], one_hot=convert)
-        predicted = self._engine().predict(inputs)
-        return int(np.sum(predicted == np.argmax(targets, axis=1)))
+        inputs, targets, _ = _examples(data, self.sizes[-1], one_hot=convert)
+        return _correct(_outputs(self._engine(), inputs), targets)
 
     def total_cost(self, data, lmbda, convert=False):
         """The book's total cost: Σ_x C_x/len(data) + ½(λ/len(data))·Σ‖w‖².
@@ -304,10 +316,13 @@ class Network:
         own monitors report data cost and penalty apart, always with the training n.
         """
         data = list(data)
-        inputs, targets = _stack(data, self.sizes[-1], one_hot=not convert)
-        outputs = self._engine().feedforward(inputs)
-        cost = self.cost.fn(outputs.T, targets.T) / len(data)
-        cost += 0.5 * (lmbda / len(data)) * sum(np.linalg.norm(w) ** 2 for w in self.weights)
+        inputs, targets, _ = _examples(data, self.sizes[-1], one_hot=not convert)
+        return self._book_cost(_outputs(self._engine(), inputs), targets, lmbda)
+
+    def _book_cost(self, outputs, targets, lmbda):
+        """The book's total cost of outputs (one example per row) against targets."""
+        cost = self.cost.fn(outputs.T, targets.T) / len(outputs)
+        cost += 0.5 * (lmbda / len(outputs)) * sum(np.linalg.norm(w) ** 2 for w in self.weights)
         return cost
 
     def save(self, filename):
@@ -414,6 +429,63 @@ class ExampleList(list):
         return len(self) == len(self._original) and all(
             a is b for a, b in zip(self, self._original)
         )
+
+
+def _outputs(engine, inputs) -> np.ndarray:
+    """The network's outputs for every row of ``inputs``, computed a block of rows at a
+    time (the same numbers as all at once) so memory stays bounded on large data sets."""
+    if len(inputs) <= BLOCK:
+        return engine.feedforward(inputs)
+    return np.concatenate(
+        [
+            engine.feedforward(inputs[start : start + BLOCK])
+            for start in range(0, len(inputs), BLOCK)
+        ]
+    )
+
+
+def _correct(outputs, targets) -> int:
+    """How many rows of ``outputs`` have their largest value where ``targets`` has its."""
+    return int(np.sum(np.argmax(outputs, axis=1) == np.argmax(targets, axis=1)))
+
+
+def _examples(data, outputs: int, one_hot: bool):
+    """(inputs, targets, located): ``data``'s pairs (x, y) as a matrix of inputs, one
+    example per row, and a matrix of one-hot targets. When the x are rows of a matrix the
+    loader registered (see :mod:`nnreg.example_rows`), ``located`` says where, and the
+    inputs are that matrix (a view, in order) or a gather of its rows; else they are
+    stacked (and ``located`` is None)."""
+    if isinstance(data, ExampleList) and data.unchanged():
+        # its own matrices (and bytes), as a caller built them
+        located = example_rows.Rows(
+            data.inputs, np.arange(len(data)), True, data.codes, data.divisor
+        )
+        return data.inputs, data.targets if one_hot else _one_hot(data, outputs), located
+    try:
+        located = example_rows.find_rows([x for x, _ in data])
+    except (TypeError, ValueError):
+        located = None
+    if located is None:
+        return (*_stack(data, outputs, one_hot), None)
+    if one_hot:
+        found = example_rows.find_rows([y for _, y in data])
+        targets = found.inputs() if found is not None else _stack(data, outputs, True)[1]
+    else:
+        targets = _one_hot(data, outputs)
+    return located.inputs(), targets, located
+
+
+def _one_hot(data, outputs: int) -> np.ndarray:
+    try:
+        labels = np.array([y for _, y in data], dtype=np.int64)
+        targets = np.zeros((len(data), outputs))
+        targets[np.arange(len(data)), labels] = 1.0
+    except (ValueError, TypeError, IndexError) as error:
+        raise ValueError(
+            "data must be a list of (x, y) pairs with y an integer label here, as the book's "
+            f"mnist_loader gives for validation and test data: {error}"
+        ) from None
+    return targets
 
 
 def _stack(data, outputs: int, one_hot: bool):

@@ -19,6 +19,7 @@ import contextlib
 import fcntl
 import json
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -99,12 +100,18 @@ class RunFolderWriter(Callback):
         save_parameters(self.folder / INITIAL_PARAMETERS, self.network.weights, self.network.biases)
 
     def on_epoch_end(self, record: dict[str, Any], network: Network) -> None:
+        if not record.get("diverged"):
+            # saved before the metrics line, so the line can say what saving took; killed
+            # in between, the checkpoint holds the epoch and a resume writes its line
+            started = time.perf_counter()
+            self.records.append(record)
+            self._save(network, parameters=True)
+            seconds = time.perf_counter() - started
+            if isinstance(record.get("time"), dict):
+                record["time"]["checkpoint"] = seconds
+                record["time"]["epoch"] = record["time"].get("epoch", 0.0) + seconds
         with open(self.folder / METRICS, "a", encoding="utf-8") as handle:
             handle.write(metrics_line(record))
-        if record.get("diverged"):
-            return
-        self.records.append(record)
-        self._save(network, parameters=True)
 
     def on_interrupt(self, history, network: Network) -> None:
         self._save(network, parameters=False)

@@ -22,7 +22,6 @@ from nnreg.combined import Combined
 from nnreg.constraints import MaxNorm
 from nnreg.datasets import Dataset, load_digits
 from nnreg.datasets.download import Progress
-from nnreg.datasets.expand import expand
 from nnreg.datasets.fashion_mnist import load_fashion_mnist
 from nnreg.datasets.folders import load_idx_folder
 from nnreg.datasets.mnist import load_mnist
@@ -162,6 +161,7 @@ def resume_training(
 def _train(
     settings, folder: Path, callbacks, download_progress, resume: bool, stop=None
 ) -> RunResult:
+    started = time.perf_counter()
     # Settings that need no data are checked first, so a typo never waits for a download.
     optimizer = make_optimizer(settings.eta, settings.momentum)
     regularizer = regularizer_for(settings)
@@ -181,6 +181,8 @@ def _train(
             "the validation accuracy, but this data set has no validation split"
         )
     if settings.expand:
+        from nnreg.datasets.expand import expand  # SciPy's ndimage: loaded only when asked
+
         pixels = datasets["training"].inputs.shape[1]
         side = int(round(pixels**0.5))
         datasets["training"] = expand(
@@ -275,6 +277,8 @@ def _train(
             summary["stopped"] = watcher.reason or stopped
     if warning:
         summary["resume_warning"] = warning
+    # this call's wall time: loading the data, setting up and the epochs it trained
+    summary["time"]["run"] = time.perf_counter() - started
     write_json(folder / SUMMARY, summary)
     return RunResult(folder, history, summary)
 
@@ -327,5 +331,25 @@ def summarize(history: History) -> dict[str, Any]:
         if name in last:
             summary[name] = last[name]
     summary["fraction_zero_weights"] = last["weights"]["fraction_zero"]
-    summary["seconds"] = sum(record["seconds"] for record in history.records)
+    summary["time"] = total_times(history.records)
     return summary
+
+
+TIME_PARTS = ("training_steps", "monitors", "checkpoint", "epoch")
+
+
+def total_times(records: list[dict[str, Any]]) -> dict[str, float]:
+    """Seconds summed over the epochs, per part of an epoch (see :class:`History`); the
+    ``epochs`` entry is their whole wall time. Older records with only ``seconds`` (the
+    training steps) count as such."""
+    totals = dict.fromkeys(TIME_PARTS, 0.0)
+    for record in records:
+        times = record.get("time") or {"training_steps": record.get("seconds") or 0.0}
+        for part in TIME_PARTS:
+            totals[part] += (
+                times.get(part, 0.0)
+                if part != "epoch"
+                else times.get("epoch", times.get("training_steps", 0.0))
+            )
+    totals["epochs"] = totals.pop("epoch")
+    return totals

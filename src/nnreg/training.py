@@ -32,7 +32,6 @@ from nnreg.datasets.dataset import (
     Dataset,
     division_in_dtype_is_exact,
     make_dataset,
-    to_float,
 )
 from nnreg.monitors import EpochContext, Monitor, default_monitors
 from nnreg.network import Network, Workspace
@@ -52,9 +51,12 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class History:
-    """Per-epoch records, each a dict: ``epoch``, ``seconds``, one entry per data set
-    (``data_cost``, ``penalty``, ``total_cost``, ``accuracy``), ``weights`` (per-layer norms,
-    sparsity and sign flips), ``gradient_share`` and ``diverged``: see :mod:`nnreg.monitors`."""
+    """Per-epoch records, each a dict: ``epoch``, one entry per data set (``data_cost``,
+    ``penalty``, ``total_cost``, ``accuracy``), ``weights`` (per-layer norms, sparsity and
+    sign flips), ``gradient_share`` (see :mod:`nnreg.monitors`), ``diverged``, and ``time``:
+    wall-clock seconds of the epoch's ``training_steps`` (the mini-batch updates only),
+    its ``monitors`` and the whole ``epoch``; a run folder adds the ``checkpoint`` it wrote
+    (and counts it in ``epoch``)."""
 
     records: list[dict[str, Any]] = field(default_factory=list)
 
@@ -157,11 +159,15 @@ class BatchGatherer:
 
     Integer-coded inputs (see :class:`~nnreg.datasets.Dataset`) are gathered as codes and
     divided into a float buffer of ``dtype`` — in one pass with the compiled kernel of
-    :mod:`nnreg.kernels` when Numba is installed, the same numbers either way.
+    :mod:`nnreg.kernels` when it is loaded, the same numbers either way.
     """
 
     def __init__(
-        self, inputs: np.ndarray, targets: np.ndarray, input_divisor: float = 1.0, dtype=None
+        self,
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        input_divisor: float = 1.0,
+        dtype=None,
     ) -> None:
         self.inputs, self.targets = inputs, targets
         self.input_divisor = input_divisor
@@ -192,7 +198,8 @@ class BatchGatherer:
         if kernels.gather_divided(self.inputs, rows, self.typed_divisor, x):
             return x, y
         np.take(self.inputs, rows, axis=0, out=raw, mode="clip")
-        return to_float(raw, self.input_divisor, self.dtype, out=x), y
+        # the division in the divisor's type, as the kernel and to_float do
+        return np.divide(raw, self.typed_divisor, out=x), y
 
 
 def training_step(
@@ -441,6 +448,8 @@ def train(
             regularizer.init_state(network.weights, network.biases),
             np.random.default_rng(rng),
         )
+    if training.coded:
+        kernels.start_if_worth(epochs * n_examples * kernels.GATHER_SAVING_PER_ROW)
     monitors = list(default_monitors() if monitors is None else monitors)
     callbacks = list(callbacks)
     context = EpochContext(network, regularizer, n, {"training": training, **evaluation})
@@ -476,9 +485,10 @@ def train(
                     stop,
                 )
             except _DivergedInEpoch as diverged:
+                elapsed = time.perf_counter() - started
                 record = {
                     "epoch": state.epoch + 1,
-                    "seconds": time.perf_counter() - started,
+                    "time": {"training_steps": elapsed, "epoch": elapsed},
                     "diverged": True,
                 }
                 problem = f"the weights contain NaN or inf after step {diverged.step}"
@@ -489,12 +499,17 @@ def train(
                     callback.on_interrupt(history, network)
                 raise TrainingInterrupted(str(interrupted), history) from None
             state.epoch += 1
-            record: dict[str, Any] = {
-                "epoch": state.epoch,
-                "seconds": time.perf_counter() - started,
-            }
+            trained = time.perf_counter()
+            record: dict[str, Any] = {"epoch": state.epoch}
+            context.new_measurement()
             for monitor in monitors:
                 record.update(monitor.measure(context))
+            measured = time.perf_counter()
+            record["time"] = {
+                "training_steps": trained - started,
+                "monitors": measured - trained,
+                "epoch": measured - started,
+            }
             problem = _divergence(record, network)
             record["diverged"] = problem is not None
             if problem:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nnreg import kernels
 from nnreg.validation import check_finite_array
 
 
@@ -42,9 +43,18 @@ class Dataset:
             inputs, self.targets.astype(dtype, copy=False), self.labels, self.input_divisor
         )
 
-    def input_rows(self, start: int, stop: int, dtype: np.dtype = np.float64) -> np.ndarray:
-        """Rows start…stop−1 of the inputs as the network sees them, in ``dtype``."""
-        return to_float(self.inputs[start:stop], self.input_divisor, dtype)
+    def input_rows(
+        self, start: int, stop: int, dtype: np.dtype = np.float64, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Rows start…stop−1 of the inputs as the network sees them, in ``dtype``: a view
+        when they are floats of that dtype already, else converted (into ``out`` when
+        given, an array of at least stop − start rows, so repeated calls allocate nothing)."""
+        rows = self.inputs[start:stop]
+        if not self.coded and rows.dtype == dtype:
+            return rows
+        if out is not None:
+            out = out[: stop - start]
+        return to_float(rows, self.input_divisor, dtype, out=out)
 
     def float_inputs(self, dtype: np.dtype = np.float64) -> np.ndarray:
         """All inputs as the network sees them, in ``dtype`` (a copy when coded)."""
@@ -68,12 +78,14 @@ def to_float(
         return out
     if out is None:
         out = np.empty(inputs.shape, dtype)
-    if division_in_dtype_is_exact(inputs.dtype, float(divisor), np.dtype(dtype)):
-        # casting codes is exact; a division in dtype is 3× faster than a mixed-type one
-        np.copyto(out, inputs)
-        return np.divide(out, out.dtype.type(divisor), out=out)
-    # divided in float64, then rounded to dtype: the same numbers as dividing a float64 copy
-    return np.divide(inputs, divisor, out=out)
+    exact = division_in_dtype_is_exact(inputs.dtype, float(divisor), np.dtype(dtype))
+    # in dtype where that is exact (3× faster for float32), else in float64 then rounded
+    typed_divisor = (out.dtype.type if exact else np.float64)(divisor)
+    if inputs.ndim == 2 and inputs.flags.c_contiguous:
+        # one compiled pass when the kernels are loaded, the same numbers (see BatchGatherer)
+        if kernels.gather_divided(inputs, np.arange(len(inputs)), typed_divisor, out):
+            return out
+    return np.divide(inputs, typed_divisor, out=out)
 
 
 @functools.lru_cache(maxsize=64)

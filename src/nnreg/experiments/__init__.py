@@ -7,12 +7,13 @@ use MNIST and are what the reports in ``docs/experiments/`` document.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from importlib import import_module
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from nnreg.experiments.common import ProgressFactory
-from nnreg.experiments.report import Report
+if TYPE_CHECKING:  # the runners and reports (matplotlib) load when an experiment runs
+    from nnreg.experiments.common import ProgressFactory
+    from nnreg.experiments.report import Report
 
 EXPERIMENTS = {
     "overfitting": "overfitting",
@@ -36,8 +37,15 @@ def run_experiment(
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}: choose one of {', '.join(EXPERIMENTS)}")
     module = import_module(f"nnreg.experiments.{EXPERIMENTS[name]}")
-    runner: Callable[..., Report] = module.run
-    return runner(quick, data_dir, seed, progress)
+    return module.run(quick, data_dir, seed, progress)
+
+
+def __getattr__(name: str):
+    if name == "Report":
+        from nnreg.experiments.report import Report
+
+        return Report
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["EXPERIMENTS", "Report", "run_experiment"]

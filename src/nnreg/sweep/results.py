@@ -63,7 +63,13 @@ def _results(folder: Path) -> dict[str, Any]:
             f"{folder / METRICS} does not hold a finished cell's metrics "
             f"({type(error).__name__}: {error})"
         ) from None
-    row["seconds"] = _number(summary.get("seconds"))
+    times = summary.get("time")
+    if isinstance(times, dict):
+        row["training_seconds"] = _number(times.get("training_steps"))
+        row["wall_seconds"] = _number(times.get("run"))
+    else:  # a cell trained by an older nnreg: training steps only
+        row["training_seconds"] = _number(summary.get("seconds"))
+        row["wall_seconds"] = None
     return row
 
 
