@@ -45,7 +45,10 @@ def shared_mnist_folder():
 def mnist_folder():
     folder = shared_mnist_folder()
     if not (folder / "train-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"real MNIST not found in {folder}: set NNREG_TEST_MNIST to its folder")
+        pytest.skip(
+            "needs the real MNIST files: set NNREG_TEST_MNIST to a folder holding the four "
+            "IDX .gz files (e.g. the mnist/ folder nnreg train --data mnist downloads into)"
+        )
     return folder
 
 

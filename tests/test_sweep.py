@@ -40,9 +40,15 @@ def joblib_sweep(tmp_path_factory):
 
 def test_sweep_trains_every_cell_and_picks_the_best_by_validation_accuracy(joblib_sweep):
     rows = joblib_sweep.rows
-    assert len(rows) == 6 and len(joblib_sweep.trained) == 6
-    best = max(rows, key=lambda row: row["validation_accuracy"])
-    assert joblib_sweep.best == best
+    # l1-proximal at λ = 0 is l2 at λ = 0: one run, reported for both
+    assert len(rows) == 6 and len(joblib_sweep.trained) == 5
+    assert joblib_sweep.shared == {
+        "l1-proximal_lmbda=0_eta=0.5_hidden=30": "l2_lmbda=0_eta=0.5_hidden=30"
+    }
+    top = max(row["validation_accuracy"] for row in rows)
+    tied = [row for row in rows if row["validation_accuracy"] == top]
+    # ties go to the lower validation data cost, then to the first in the grid
+    assert joblib_sweep.best == min(tied, key=lambda row: row["validation_data_cost"])
     with open(joblib_sweep.folder / "results.csv") as handle:
         table = list(csv.DictReader(handle))
     assert [float(r["validation_accuracy"]) for r in table] == [
@@ -58,7 +64,7 @@ def test_sweep_trains_every_cell_and_picks_the_best_by_validation_accuracy(jobli
 def test_rerunning_a_finished_sweep_trains_nothing(joblib_sweep):
     stamps = {p: p.stat().st_mtime_ns for p in joblib_sweep.folder.rglob("parameters.npz")}
     again = run_sweep(small_grid(), joblib_sweep.folder, "joblib", jobs=2)
-    assert again.trained == [] and len(again.skipped) == 6
+    assert again.trained == [] and len(again.skipped) == 5 and len(again.shared) == 1
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     assert comparable(again.rows) == comparable(joblib_sweep.rows)
 
@@ -115,8 +121,8 @@ def test_sweep_on_a_dask_scheduler_and_worker_started_as_separate_processes(tmp_
             ],
         )
         assert result.exit_code == 0, result.output
-        assert "trained 4 cells" in result.output
-        assert len(list((tmp_path / "sweep" / "cells").glob("*/summary.json"))) == 4
+        assert "trained 3 cells" in result.output  # l1 at λ = 0 is l2 at λ = 0
+        assert len(list((tmp_path / "sweep" / "cells").glob("*/summary.json"))) == 3
     finally:
         for process in (worker, scheduler):
             process.terminate()
@@ -150,11 +156,14 @@ def test_a_sweep_killed_midway_trains_only_the_unfinished_cells_when_rerun(tmp_p
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     finished = {p.parent.name for p in out.glob("cells/*/summary.json")}
-    assert 2 <= len(finished) < 6, "the sweep must be killed midway"
+    assert 2 <= len(finished) < 5, "the sweep must be killed midway"
     result = CliRunner().invoke(main, ["sweep", *arguments])
     assert result.exit_code == 0, result.output
-    assert f"trained {6 - len(finished)} cells, {len(finished)} were already done" in result.output
-    assert len(list(out.glob("cells/*/summary.json"))) == 6
+    # six cells, five runs: l1-proximal at λ = 0 is l2 at λ = 0
+    assert f"trained {5 - len(finished)} cells; {len(finished)} cells were already done" in (
+        result.output
+    )
+    assert len(list(out.glob("cells/*/summary.json"))) == 5
 
 
 def test_a_diverging_cell_is_recorded_and_the_sweep_goes_on(tmp_path):
@@ -172,7 +181,7 @@ def test_grid_from_a_toml_file(tmp_path):
         ["sweep", "--grid", str(grid_file), "--out", str(tmp_path / "s"), "--quiet", "-j", "1"],
     )
     assert result.exit_code == 0, result.output
-    assert "trained 4 cells" in result.output
+    assert "trained 3 cells" in result.output and "1 cell not trained" in result.output
     axes, train = read_grid_file(grid_file)
     assert axes == {"reg": ["l2", "l1"], "lmbda": [0, 1]} and train == {"epochs": 1}
 

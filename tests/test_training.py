@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 from conftest import REGULARIZER_NAMES, build_regularizer
@@ -168,9 +170,15 @@ def test_training_set_size_override_is_the_n_of_the_penalty(digits):
 
 
 def test_divergence_stops_with_a_clear_message_and_keeps_the_metrics(digits):
-    # ηλ/n ≈ 4.2 > 2: each L2 step multiplies the weights by about −3.2, so they blow up.
+    # ηλ/n ≈ 4.2 > 2: each L2 step multiplies the weights by about −3.2, so they blow up;
+    # said at the start (a warning) and in the error, with the numbers
     network = nnreg.Network([64, 30, 10], rng=0)
-    with pytest.raises(nnreg.TrainingDiverged, match="smaller learning rate") as caught:
+    n = len(digits["training"])
+    unstable = re.escape(f"1 − ηλ/n = 1 − 0.5·10000/{n} = {1 - 0.5 * 10000 / n:.3g} ≤ 0")
+    with (
+        pytest.warns(nnreg.training.UnstableDecayWarning, match=unstable),
+        pytest.raises(nnreg.TrainingDiverged, match=unstable) as caught,
+    ):
         nnreg.train(
             network,
             digits["training"],

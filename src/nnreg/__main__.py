@@ -1,5 +1,5 @@
 """``python -m nnreg`` runs the command line."""
 
-from nnreg.cli import run
+from nnreg.command import run
 
 run()

@@ -10,17 +10,35 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 import numpy as np
 
 
+def temporary_file_beside(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
+    """A new, uniquely named file next to ``path``, open for writing: (descriptor, name).
+
+    Created as ``open(…, 0o666)`` is, so the user's umask (and a folder's default ACL) set
+    its permissions, as for any file the user creates; ``tempfile.mkstemp`` would make it
+    0600 whatever the umask, and once renamed into place it would be unreadable to a
+    colleague or to Dask workers running as another user."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        name = path.parent / f".{path.name}.{secrets.token_hex(6)}{suffix}"
+        try:
+            return os.open(name, flags, 0o666), str(name)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a temporary file next to {path}")
+
+
 def atomic_write_bytes(path: Path, write, keep_previous: Path | None = None) -> None:
     """Call ``write(file)`` on a temporary file next to ``path``, then rename it to ``path``;
-    with ``keep_previous``, an existing ``path`` is first renamed to that name."""
+    with ``keep_previous``, an existing ``path`` is first renamed to that name. The file gets
+    the permissions of any new file under the user's umask."""
     path = Path(path)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, temporary = temporary_file_beside(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)

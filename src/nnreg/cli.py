@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
+import os
 import signal
 import sys
 import time
@@ -27,6 +29,7 @@ from nnreg.costs import COSTS
 from nnreg.datasets.download import DownloadError
 from nnreg.doctor import REGULARIZERS as DOCTOR_REGULARIZERS
 from nnreg.experiments import EXPERIMENTS
+from nnreg.experiments import SUMMARIES as EXPERIMENT_SUMMARIES
 from nnreg.initializers import INITIALIZERS
 from nnreg.network import DTYPES
 from nnreg.regularizers import FORMULAS, REGULARIZERS
@@ -35,8 +38,21 @@ from nnreg.training import Callback, StopFlag, TrainingDiverged, TrainingInterru
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
 
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+LOG_WIDTH = 1000
+"""Columns of output written to a file or a pipe: a log keeps whole lines."""
+
+
+def make_console(stderr: bool = False) -> Console:
+    """A console for stdout or stderr: the terminal's width on a terminal; on a file or a
+    pipe (``nnreg train > log``) lines are not wrapped at 80 columns but kept whole, unless
+    COLUMNS says otherwise."""
+    if Console(stderr=stderr).is_terminal or os.environ.get("COLUMNS"):
+        return Console(stderr=stderr, highlight=False)
+    return Console(stderr=stderr, highlight=False, width=LOG_WIDTH, soft_wrap=True)
+
+
+console = make_console()
+errors = make_console(stderr=True)
 
 
 class NumberList(click.ParamType):
@@ -46,6 +62,10 @@ class NumberList(click.ParamType):
         self.kind = kind
         self.name = what
         self.example = example
+
+    def get_metavar(self, param, ctx=None) -> str:
+        """``64,30,10`` reads better in --help than the type's name."""
+        return "N,N,…" if self.kind is int else "X,X,…"
 
     def convert(self, value, param, ctx):
         if isinstance(value, (list, tuple)):
@@ -94,7 +114,9 @@ def main() -> None:
     """nnreg: feedforward networks with L1/L2 regularization done exactly right and made visible."""
 
 
-@main.command(epilog=REG_EPILOG)
+@main.command(
+    epilog=REG_EPILOG, short_help="Train a network; write a run folder (metrics, checkpoints)."
+)
 @click.option(
     "--data",
     default="digits",
@@ -127,21 +149,21 @@ def main() -> None:
 )
 @click.option(
     "--activation",
-    type=click.Choice(list(ACTIVATIONS)),
+    type=click.Choice(list(ACTIVATIONS), case_sensitive=False),
     default="sigmoid",
     show_default=True,
     help="Hidden-layer activation.",
 )
 @click.option(
     "--cost",
-    type=click.Choice(list(COSTS)),
+    type=click.Choice(list(COSTS), case_sensitive=False),
     default="cross-entropy",
     show_default=True,
     help="cross-entropy: sigmoid outputs; log-likelihood: softmax outputs.",
 )
 @click.option(
     "--initializer",
-    type=click.Choice(list(INITIALIZERS)),
+    type=click.Choice(list(INITIALIZERS), case_sensitive=False),
     default="default",
     show_default=True,
     help="default: weights N(0, 1/n_in); large: N(0, 1).",
@@ -171,7 +193,7 @@ def main() -> None:
 )
 @click.option(
     "--reg",
-    type=click.Choice(list(REGULARIZERS)),
+    type=click.Choice(list(REGULARIZERS), case_sensitive=False),
     default="l2",
     show_default=True,
     help="Regularizer; l1 is the book's subgradient rule. Formulas below.",
@@ -195,7 +217,12 @@ def main() -> None:
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Seed of initial weights and shuffling."
 )
-@click.option("--dtype", type=click.Choice(list(DTYPES)), default="float64", show_default=True)
+@click.option(
+    "--dtype",
+    type=click.Choice(list(DTYPES), case_sensitive=False),
+    default="float64",
+    show_default=True,
+)
 @click.option(
     "--out",
     type=Folder(),
@@ -279,7 +306,7 @@ def train(
     )
     stop = StopFlag()
     try:
-        with EpochPrinter(quiet) as printer, stop_on_signals(stop):
+        with EpochPrinter(quiet) as printer, stop_on_signals(stop), warnings_shown():
             if resume is not None:
                 result = resume_training(resume, [printer], printer.download_progress, stop)
             else:
@@ -299,6 +326,20 @@ def train(
         errors.print(f"[bold red]Training diverged:[/] {escape(str(error))}", soft_wrap=True)
         sys.exit(EXIT_DIVERGED)
     print_summary(result.summary, result.folder)
+
+
+@contextlib.contextmanager
+def warnings_shown():
+    """Warnings nnreg gives while training (e.g. an unstable weight decay) as one line on
+    stderr each, when they happen."""
+
+    def show(message, category, *rest) -> None:
+        errors.print(f"[yellow]Warning:[/] {escape(str(message))}", soft_wrap=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", UserWarning)
+        warnings.showwarning = show
+        yield
 
 
 def reject_options_beside_resume(ctx: click.Context, folder: Path) -> None:
@@ -393,7 +434,7 @@ class EpochPrinter(Callback):
             MofNCompleteColumn(),
             TimeRemainingColumn(),
             console=console,
-            disable=quiet,
+            disable=quiet or not console.is_terminal,  # no bar in a log
             transient=True,
         )
         self.task = None
@@ -432,8 +473,8 @@ class EpochPrinter(Callback):
         train = record["training"]
         parts = [
             epoch,
-            f"cost {train['total_cost']:.4f} = C₀ {train['data_cost']:.4f}"
-            f" + penalty {train['penalty']:.4f}",
+            f"cost {readable(train['total_cost'])} = C₀ {readable(train['data_cost'])}"
+            f" + penalty {readable(train['penalty'])}",
             f"train {train['accuracy']:.2%}",
         ]
         if "validation" in record:
@@ -453,9 +494,9 @@ def print_summary(summary: dict, folder: Path) -> None:
             table.add_row(
                 name,
                 f"{row['accuracy']:.2%}",
-                f"{row['data_cost']:.4f}",
-                f"{row['penalty']:.4f}",
-                f"{row['total_cost']:.4f}",
+                readable(row["data_cost"]),
+                readable(row["penalty"]),
+                readable(row["total_cost"]),
             )
     console.print(table)
     console.print(
@@ -473,7 +514,7 @@ def print_summary(summary: dict, folder: Path) -> None:
     console.print(f"run folder: {folder}")
 
 
-@main.command()
+@main.command(short_help="Draw a run's figures, or several runs overlaid.")
 @click.argument("run_folders", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--out",
@@ -507,8 +548,12 @@ def plot(run_folders: tuple[Path, ...], out: Path | None) -> None:
         console.print(str(path))
 
 
-@main.command()
-@click.argument("name", type=click.Choice(list(EXPERIMENTS)), metavar="NAME")
+@main.command(
+    short_help="Reproduce one of the book's chapter-3 experiments.",
+    epilog="\b\nNAME is one of:\n"
+    + "\n".join(f"  {name:<13} {summary}" for name, summary in EXPERIMENT_SUMMARIES.items()),
+)
+@click.argument("name", type=click.Choice(list(EXPERIMENTS), case_sensitive=False), metavar="NAME")
 @click.option(
     "--quick", is_flag=True, help="Small budget (8×8 digits, few epochs): under a minute."
 )
@@ -555,7 +600,7 @@ class RunProgress:
             MofNCompleteColumn(),
             TimeRemainingColumn(),
             console=console,
-            disable=quiet,
+            disable=quiet or not console.is_terminal,  # no bar in a log
         )
 
     def __enter__(self) -> RunProgress:
@@ -578,7 +623,7 @@ class RunProgress:
         return Bar()
 
 
-@main.command()
+@main.command(short_help="Tell which regularization mistake your own code makes.")
 @click.argument("target", metavar="PATH.py|PATH.ipynb[:NAME]")
 @click.argument("script_arguments", nargs=-1, metavar="[-- ARGS]")
 @click.option(
@@ -596,7 +641,7 @@ class RunProgress:
 )
 @click.option(
     "--regularizer",
-    type=click.Choice(list(DOCTOR_REGULARIZERS)),
+    type=click.Choice(list(DOCTOR_REGULARIZERS), case_sensitive=False),
     default=None,
     help="What your code is meant to do, when its cost function does not tell.",
 )
@@ -666,13 +711,17 @@ class NameList(click.ParamType):
 
     name = "list"
 
+    def get_metavar(self, param, ctx=None) -> str:
+        return "NAME,NAME,…"
+
     def convert(self, value, param, ctx):
         if isinstance(value, (list, tuple)):
             return value
-        return [part.strip() for part in str(value).split(",") if part.strip()]
+        # names are matched without regard to case, as every choice of nnreg is (--reg L2)
+        return [part.strip().lower() for part in str(value).split(",") if part.strip()]
 
 
-@main.command()
+@main.command(short_help="Train a grid of regularizer × λ × η × hidden units.")
 @click.option(
     "--grid",
     "grid_file",
@@ -710,7 +759,7 @@ class NameList(click.ParamType):
 )
 @click.option(
     "--backend",
-    type=click.Choice(["joblib", "dask"]),
+    type=click.Choice(["joblib", "dask"], case_sensitive=False),
     default="joblib",
     show_default=True,
     help="joblib: processes here; dask: a Dask cluster.",
@@ -782,7 +831,7 @@ def sweep(
                 MofNCompleteColumn(),
                 TimeRemainingColumn(),
                 console=console,
-                disable=quiet,
+                disable=quiet or not console.is_terminal,  # no bar in a log
             ) as progress,
             stop_on_signals(stop),
         ):
@@ -829,6 +878,8 @@ def stopped_sweep(out: Path, reason: str | int, at_once: bool = False) -> None:
 
 
 def print_sweep(result, figures) -> None:
+    from nnreg.sweep.results import tied_with_best
+
     table = Table(title=f"nnreg sweep: {len(result.rows)} cells", title_justify="left")
     for column in (
         "regularizer",
@@ -856,7 +907,24 @@ def print_sweep(result, figures) -> None:
             _seconds(row.get("wall_seconds")),
         )
     console.print(table)
-    console.print(f"trained {len(result.trained)} cells, {len(result.skipped)} were already done")
+    done = len(result.skipped)
+    console.print(
+        f"trained {counted(len(result.trained), 'cell')}; "
+        + (
+            f"{counted(done, 'cell')} {'was' if done == 1 else 'were'} already done"
+            if done
+            else "none was done before"
+        )
+    )
+    if result.shared:
+        console.print(
+            f"{counted(len(result.shared), 'cell')} not trained: with every λ = 0 (or no "
+            "regularizer) the regularizer does nothing, so the run is the same as another "
+            "cell's and is reported under each name ("
+            + ", ".join(f"{name} = {source}" for name, source in result.shared.items())
+            + ")",
+            soft_wrap=True,
+        )
     if result.resumed:
         console.print(
             f"{len(result.resumed)} interrupted cells resumed from their checkpoints: "
@@ -876,9 +944,17 @@ def print_sweep(result, figures) -> None:
             if best["test_accuracy"] is None
             else f"; its test accuracy {best['test_accuracy']:.2%}"
         )
+        ties = tied_with_best(result.rows, best)
+        tie = (
+            f" (tied on validation accuracy with {counted(ties, 'other cell')}: the lowest "
+            "validation data cost C₀ decides, then the order of the grid)"
+            if ties
+            else ""
+        )
         console.print(
             f"best cell: {best['reg']} λ={best['lmbda']:g} η={best['eta']:g} "
-            f"hidden={best['hidden']} — validation {best['validation_accuracy']:.2%}{test}"
+            f"hidden={best['hidden']} — validation {best['validation_accuracy']:.2%}{test}{tie}",
+            soft_wrap=True,
         )
     console.print(
         f"results: {result.folder / 'results.csv'}; figures: "
@@ -886,9 +962,29 @@ def print_sweep(result, figures) -> None:
     )
 
 
+def counted(count: int, noun: str) -> str:
+    """``1 cell``, ``2 cells``, ``0 cells``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def table_number(value, spec: str) -> str:
     """A number from a results row; a missing one (NaN is stored as null) as a dash."""
-    return "—" if value is None else format(value, spec)
+    if value is None:
+        return "—"
+    return readable(value) if spec == ".4f" else format(value, spec)
+
+
+def readable(value, places: int = 4) -> str:
+    """A cost for people: ``places`` decimals in the usual range, and 4 significant digits
+    with an exponent for huge or tiny magnitudes (a diverging run's cost of 4.3e+16, not
+    seventeen digits), "nan" and "inf" as such."""
+    if value is None:
+        return "—"
+    if not math.isfinite(value):
+        return str(value)
+    if value != 0 and not 10**-places <= abs(value) < 1e5:
+        return f"{value:.4g}"
+    return f"{value:.{places}f}"
 
 
 def _seconds(value) -> str:

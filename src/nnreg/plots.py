@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from nnreg.runs import RunFolderWarning, read_run
 
@@ -103,18 +103,27 @@ def load_runs(folders: Sequence[str | Path]) -> list[Run]:
                 (run["parameters"] or (None, None))[0],
             )
         )
+    _distinct_labels(runs, [Path(folder) for folder in folders])
     return runs
 
 
 def _label(folder: Path, config: dict[str, Any]) -> str:
-    """``folder (regularizer λ=…)`` from the run's settings."""
+    """``regularizer λ=…`` from the run's settings (the folder name is added by
+    :func:`load_runs` only where two runs would otherwise read the same)."""
     settings = config.get("settings", {})
     name = settings.get("reg") or config.get("regularizer", {}).get("name", "?")
     lmbda = settings.get("lmbda")
     if name == "none" or lmbda is None:
-        return f"{folder.name} ({name})"
+        return name
     values = lmbda if isinstance(lmbda, list) else [lmbda]
-    return f"{folder.name} ({name} λ={','.join(f'{value:g}' for value in values)})"
+    return f"{name} λ={','.join(f'{value:g}' for value in values)}"
+
+
+def _distinct_labels(runs: list[Run], folders: list[Path]) -> None:
+    """Runs whose labels coincide get their folder's name in front."""
+    for run, folder in zip(runs, folders):
+        if sum(other.label == run.label for other in runs) > 1:
+            run.label = f"{folder.name}: {run.label}"
 
 
 def _colour(index: int) -> str:
@@ -128,35 +137,124 @@ def _new_figure(columns: int, rows: int = 1, width: float = 5.0, height: float =
     return figure
 
 
+def _marker(run: Run) -> dict[str, Any]:
+    """Points marked when there are few epochs (a one-epoch run is one point), small ones
+    up to 40 epochs, none beyond."""
+    if len(run.epochs) <= 3:
+        return {"marker": "o"}
+    return {"marker": ".", "markersize": 4} if len(run.epochs) < 40 else {}
+
+
+def _colour_of(runs: list[Run], index: int, part: int) -> str:
+    """One colour per run when several are overlaid, else one per part (data set, cost
+    part), so that even a single point per line tells them apart."""
+    return _colour(index if len(runs) > 1 else part)
+
+
 def _line(axes, x, y, gid: str, **style) -> None:
     if y is not None:
         (line,) = axes.plot(x, y, **style)
         line.set_gid(gid)
 
 
+def _epoch_axis(axes, runs: list[Run], start: int = 1) -> None:
+    """Epochs from ``start`` (0: the initial parameters) to the last, whole numbers, with
+    half an epoch of margin, so that a run of one epoch is not drawn on 0.95–1.05."""
+    last = max(max(run.epochs) for run in runs)
+    axes.set_xlim(start - 0.5, last + 0.5)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    axes.set_xlabel("epoch" if start == 1 else "epoch (0: the initial weights)")
+
+
+def _legend_below(axes, columns: int = 1) -> None:
+    """The legend under the axes, never over the data."""
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.18),
+            fontsize="small",
+            frameon=False,
+            ncols=columns,
+        )
+
+
+def _readable_log_axis(axes) -> None:
+    """Log-scale labels at 1, 2 and 5 of each decade, written as plain numbers."""
+    axes.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axes.yaxis.set_minor_formatter(NullFormatter())
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+
+
+def _mark_divergence(axes, runs: list[Run]) -> None:
+    """A dotted red line at each epoch where a run diverged (its last record)."""
+    for run in runs:
+        for record in run.metrics:
+            if record.get("diverged"):
+                axes.axvline(
+                    record["epoch"],
+                    color="red",
+                    linestyle=":",
+                    linewidth=1,
+                    label=f"{run.label}: diverged" if len(runs) > 1 else "diverged",
+                )
+
+
+def _scale_to_finite(axes, values: list[float]) -> None:
+    """A log axis when the finite values span more than three decades (a diverging run's
+    cost: the early epochs stay readable); NaN and inf are left out as gaps."""
+    finite = np.array([v for v in values if v is not None and np.isfinite(v) and v > 0])
+    if len(finite) and finite.max() / finite.min() > 1e3:
+        axes.set_yscale("log")
+
+
+def _start_point(run: Run, layer: int | None, key: str, small: float = 1e-3) -> float | None:
+    """A weight statistic of the initial parameters (epoch 0), from the run folder."""
+    if run.initial_weights is None:
+        return None
+    weights = (
+        np.concatenate([w.ravel() for w in run.initial_weights])
+        if layer is None
+        else run.initial_weights[layer]
+    )
+    if key == "rms":
+        return float(np.sqrt(np.mean(np.square(weights))))
+    if key == "fraction_zero":
+        return float(np.mean(weights == 0))
+    return float(np.mean(np.abs(weights) < small))
+
+
+def _from_start(axes, run: Run, start: float | None, first: float | None, **style) -> None:
+    """The segment from the initial weights (epoch 0) to the first epoch."""
+    if start is not None and first is not None:
+        axes.plot([0, run.epochs[0]], [start, first], **style)
+
+
 def cost_figure(runs: list[Run]) -> Figure:
     names = [name for name in DATA_SETS if any(name in run.data_sets() for run in runs)]
     figure = _new_figure(len(names))
     for axes, name in zip(figure.axes, names):
+        drawn = []
         for index, run in enumerate(runs):
             if name not in run.data_sets():
                 continue
-            for key, style, description in COST_PARTS:
+            for part, (key, style, description) in enumerate(COST_PARTS):
+                values = run.series(name, key)
+                drawn += values or []
                 _line(
                     axes,
                     run.epochs,
-                    run.series(name, key),
+                    values,
                     f"run {index}: {name}/{key}",
-                    color=_colour(index),
+                    color=_colour_of(runs, index, part),
                     linestyle=style,
+                    **_marker(run),
                     label=f"{run.label}: {description}" if len(runs) > 1 else description,
                 )
-        axes.set(
-            title=f"{name} data: cost split",
-            xlabel="epoch",
-            ylabel="cost per example",
-        )
-        axes.legend(fontsize="small")
+        _mark_divergence(axes, runs)
+        axes.set(title=f"{name} data: cost split", ylabel="cost per example")
+        _epoch_axis(axes, runs)
+        _scale_to_finite(axes, drawn)
+        _legend_below(axes, 1 if len(runs) > 1 else 3)
     figure.suptitle("Cost = data cost C₀ + penalty (the penalty uses n = the training-set size)")
     return figure
 
@@ -165,19 +263,21 @@ def accuracy_figure(runs: list[Run]) -> Figure:
     figure = _new_figure(1, width=7.0)
     axes = figure.axes[0]
     for index, run in enumerate(runs):
-        for name in run.data_sets():
+        for part, name in enumerate(run.data_sets()):
             accuracy = run.series(name, "accuracy")
             _line(
                 axes,
                 run.epochs,
                 [100 * value for value in accuracy],
                 f"run {index}: {name}/accuracy*100",
-                color=_colour(index),
+                color=_colour_of(runs, index, part),
                 linestyle=DATA_SET_STYLES[name],
-                label=f"{run.label}: {name}",
+                **_marker(run),
+                label=f"{run.label}: {name}" if len(runs) > 1 else name,
             )
-    axes.set(title="Accuracy", xlabel="epoch", ylabel="accuracy (%)")
-    axes.legend(fontsize="small")
+    axes.set(title="Accuracy", ylabel="accuracy (%)")
+    _epoch_axis(axes, runs)
+    _legend_below(axes, 1 if len(runs) > 1 else 3)
     return figure
 
 
@@ -185,33 +285,43 @@ def weights_figure(runs: list[Run]) -> Figure:
     layers = max(run.num_layers for run in runs)
     figure = _new_figure(layers + 1)
     for layer, axes in enumerate(figure.axes):
-        whole, references = layer == layers, set()
+        whole, references, drawn = layer == layers, set(), []
         for index, run in enumerate(runs):
             path = ("weights",) if whole else ("weights", "layers", layer)
             if not whole and layer >= run.num_layers:
                 continue
+            values = run.series(*path, "rms")
+            drawn += values or []
+            style = dict(color=_colour(index), **_marker(run))
             _line(
                 axes,
                 run.epochs,
-                run.series(*path, "rms"),
+                values,
                 f"run {index}: {'/'.join(map(str, path))}/rms",
-                color=_colour(index),
-                label=run.label,
-                marker="." if len(run.epochs) < 40 else None,
+                label=run.label if len(runs) > 1 else "RMS weight",
+                **style,
             )
-            reference = run.series(*path, "reference_rms")[0]
-            if reference not in references:
-                references.add(reference)
-                axes.axhline(
-                    reference,
-                    color="black",
-                    linestyle="--",
-                    linewidth=1,
-                    label=f"1/√{'N' if whole else 'n_in'} = {reference:.3g}",
-                )
+            start = _start_point(run, None if whole else layer, "rms")
+            drawn.append(start)
+            _from_start(axes, run, start, values[0] if values else None, **style)
+            references.add(run.series(*path, "reference_rms")[0])
+        for reference in sorted(references):  # after the runs: last in the legend
+            drawn.append(reference)
+            axes.axhline(
+                reference,
+                color="black",
+                linestyle="--",
+                linewidth=1,
+                label=f"1/√{'N' if whole else 'n_in'} = {reference:.3g}",
+            )
         title = "all weights" if whole else f"layer {layer + 1} weights"
-        axes.set(title=title, xlabel="epoch", ylabel="RMS weight", yscale="log")
-        axes.legend(fontsize="small")
+        axes.set(title=title, ylabel="RMS weight", yscale="log")
+        finite = [v for v in drawn if v is not None and np.isfinite(v) and v > 0]
+        if finite:  # the reference line inside the frame, not on its edge
+            axes.set_ylim(min(finite) / 1.5, max(finite) * 1.5)
+        _readable_log_axis(axes)
+        _epoch_axis(axes, runs, start=0)
+        _legend_below(axes)
     figure.suptitle("Weight size per layer against 1/√n (dashed)")
     return figure
 
@@ -220,9 +330,10 @@ def histograms_figure(runs: list[Run]) -> Figure:
     layers = max(run.num_layers for run in runs)
     figure = _new_figure(layers)
     for layer, axes in enumerate(figure.axes):
-        arrays = [(f"{runs[0].label}: start", runs[0].initial_weights, 0, "initial")]
+        start = runs[0].label + ": start" if len(runs) > 1 else "start"
+        arrays = [(start, runs[0].initial_weights, 0, "initial")]
         arrays += [
-            (f"{run.label}: end", run.final_weights, index, "final")
+            (f"{run.label}: end" if len(runs) > 1 else "end", run.final_weights, index, "final")
             for index, run in enumerate(runs)
         ]
         present = [
@@ -247,7 +358,7 @@ def histograms_figure(runs: list[Run]) -> Figure:
         axes.axvline(0.0, color="black", linewidth=0.5)
         axes.set(title=f"layer {layer + 1} weights", xlabel="weight", ylabel="count")
         axes.set_yscale("log")
-        axes.legend(fontsize="small")
+        _legend_below(axes)
     figure.suptitle("Weight histograms at the start and the end (the bin at 0 holds the zeros)")
     return figure
 
@@ -267,22 +378,34 @@ def sparsity_figure(runs: list[Run]) -> Figure:
             if layer >= run.num_layers:
                 continue
             small = run.metrics[0]["weights"].get("small")
-            for key, style, description in (
-                ("fraction_zero", "-", "exactly 0"),
-                ("fraction_small", "--", f"|w| < {small:g}"),
+            for part, (key, style, description) in enumerate(
+                (
+                    ("fraction_zero", "-", "exactly 0"),
+                    ("fraction_small", "--", f"|w| < {small:g}"),
+                )
             ):
                 values = run.series("weights", "layers", layer, key)
+                values = None if values is None else [100 * v for v in values]
+                look = dict(color=_colour_of(runs, index, part), linestyle=style, **_marker(run))
                 _line(
                     axes,
                     run.epochs,
-                    None if values is None else [100 * v for v in values],
+                    values,
                     f"run {index}: weights/layers/{layer}/{key}*100",
-                    color=_colour(index),
-                    linestyle=style,
-                    label=f"{run.label}: {description}",
+                    label=f"{run.label}: {description}" if len(runs) > 1 else description,
+                    **look,
                 )
-        axes.set(title=f"layer {layer + 1} sparsity", xlabel="epoch", ylabel="weights (%)")
-        axes.legend(fontsize="small")
+                start = _start_point(run, layer, key, small or 1e-3)
+                _from_start(
+                    axes,
+                    run,
+                    None if start is None else 100 * start,
+                    values[0] if values else None,
+                    **look,
+                )
+        axes.set(title=f"layer {layer + 1} sparsity", ylabel="weights (%)")
+        _epoch_axis(axes, runs, start=0)
+        _legend_below(axes, 1 if len(runs) > 1 else 2)
     figure.suptitle("Sparsity: weights exactly zero and near zero")
     return figure
 
@@ -299,15 +422,14 @@ def gradient_share_figure(runs: list[Run]) -> Figure:
                 f"run {index}: gradient_share/{layer}/ratio",
                 color=_colour(index),
                 label=run.label,
+                **_marker(run),
             )
         axes.axhline(1.0, color="black", linewidth=0.5)
-        axes.set(
-            title=f"layer {layer + 1}",
-            xlabel="epoch",
-            yscale="log",
-            ylabel="‖∂penalty/∂W‖ / ‖∂C₀/∂W‖",
-        )
-        axes.legend(fontsize="small")
+        axes.set(title=f"layer {layer + 1}", yscale="log", ylabel="‖∂penalty/∂W‖ / ‖∂C₀/∂W‖")
+        _readable_log_axis(axes)
+        _epoch_axis(axes, runs)
+        if len(runs) > 1:
+            _legend_below(axes)
     figure.suptitle("Who moves the weights: above 1 the penalty pulls harder than the data")
     return figure
 
@@ -338,7 +460,7 @@ def write_figures(
     written = {}
     for stem, draw in FIGURES.items():
         path = out / f"{stem}.png"
-        draw(runs).savefig(path, dpi=dpi)
+        draw(runs).savefig(path, dpi=dpi, bbox_inches="tight", pad_inches=0.08)
         written[stem] = path
     return written
 
@@ -362,10 +484,14 @@ def _sweep_lines(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 
 def _lambda_axis(axes, rows) -> None:
-    """Log λ axis that still shows λ = 0 (linear below the smallest positive λ)."""
-    positive = [row["lmbda"] for row in rows if row["lmbda"] > 0]
+    """Log λ axis that still shows λ = 0 (linear below the smallest positive λ), with a
+    labelled tick at every λ of the grid."""
+    values = sorted({row["lmbda"] for row in rows})
+    positive = [value for value in values if value > 0]
     if positive:
         axes.set_xscale("symlog", linthresh=min(positive))
+    axes.set_xticks(values, [f"{value:g}" for value in values])
+    axes.xaxis.set_minor_formatter(NullFormatter())
     axes.set_xlabel("λ (symlog: linear below the smallest λ > 0)")
 
 
@@ -388,7 +514,7 @@ def sweep_figures(rows: list[dict[str, Any]]) -> dict[str, Figure]:
         )
     _lambda_axis(axes, rows)
     axes.set(title="Validation accuracy against λ", ylabel="validation accuracy (%)")
-    axes.legend(fontsize="small")
+    _legend_below(axes)
     figures["accuracy-vs-lambda"] = figure
     for stem, key, title, ylabel, scale in (
         ("sparsity-vs-lambda", "fraction_zero", "Weights exactly zero", "weights (%)", 100),
@@ -406,7 +532,7 @@ def sweep_figures(rows: list[dict[str, Any]]) -> dict[str, Figure]:
                 )
             _lambda_axis(axes, rows)
             axes.set(title=f"layer {layer}: {title.lower()}", ylabel=ylabel)
-            axes.legend(fontsize="small")
+            _legend_below(axes)
         figure.suptitle(f"{title} against λ")
         figures[stem] = figure
     return figures
@@ -418,5 +544,5 @@ def write_sweep_figures(
     written = {}
     for stem, figure in sweep_figures(rows).items():
         written[stem] = Path(out) / f"{stem}.png"
-        figure.savefig(written[stem], dpi=dpi)
+        figure.savefig(written[stem], dpi=dpi, bbox_inches="tight", pad_inches=0.08)
     return written

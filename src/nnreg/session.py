@@ -66,8 +66,19 @@ def load_data(
     """The training / validation / test splits of a named data set or of a folder."""
     if data in DATASETS:
         return DATASETS[data](data_dir, mirrors, progress)
-    if Path(data).is_dir():
-        return load_idx_folder(data)
+    path = Path(data).expanduser()
+    if path.is_dir():
+        return load_idx_folder(path)
+    if path.exists():
+        raise ValueError(
+            f"{data} is a file, not a folder: give the folder holding the four MNIST-style "
+            f"IDX files, or one of {', '.join(DATASETS)}"
+        )
+    if any(mark in data for mark in ("/", "\\", "~")) or data.startswith("."):
+        raise ValueError(
+            f"the folder {data} does not exist: give a folder holding the four MNIST-style "
+            f"IDX files, or one of {', '.join(DATASETS)}"
+        )
     raise ValueError(
         f"unknown data set {data!r}: choose {', '.join(DATASETS)}, or give a folder holding "
         "the four MNIST-style IDX files"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -326,7 +327,7 @@ def _report_steps(callbacks: list[Callback], steps: int) -> None:
             callback.on_steps(steps)
 
 
-def _end_diverged(record, problem, network, history, callbacks, optimizer) -> None:
+def _end_diverged(record, problem, network, history, callbacks, optimizer, advice) -> None:
     """Record the diverged epoch (the run folder keeps the last good parameters and
     checkpoint), end training and raise :class:`TrainingDiverged`."""
     history.records.append(record)
@@ -335,12 +336,48 @@ def _end_diverged(record, problem, network, history, callbacks, optimizer) -> No
     for callback in callbacks:
         callback.on_train_end(history, network)
     raise TrainingDiverged(
-        f"training diverged in epoch {record['epoch']}: {problem}. Try a smaller learning "
-        f"rate η (now {optimizer.learning_rate:g}) or a larger mini-batch; the metrics of "
+        f"training diverged in epoch {record['epoch']}: {problem}. {advice}; the metrics of "
         "every epoch so far and the last good checkpoint are kept",
         record["epoch"],
         history,
     )
+
+
+class UnstableDecayWarning(UserWarning):
+    """The weight decay alone makes training unstable (1 − ηλ/n ≤ 0)."""
+
+
+def unstable_decay(optimizer: Optimizer, regularizer: Regularizer, layers: int, n: int):
+    """What is wrong when the weight decay alone makes every step unstable, else None.
+
+    L2's step is w ← (1 − ηλ/n)·w − η·∂C₀/∂w: with 1 − ηλ/n ≤ 0 each step flips the sign of
+    every weight, and below −1 makes it larger, whatever the data say."""
+    eta = optimizer.learning_rate
+    worst = max(regularizer.coupled_decay(layers, n)[:layers], default=0.0)
+    if eta * worst < 1.0:
+        return None
+    factor, lmbda = 1.0 - eta * worst, worst * n
+    return (
+        f"the weight decay makes every step unstable: 1 − ηλ/n = 1 − {eta:g}·{lmbda:g}/{n} "
+        f"= {factor:.3g} ≤ 0, so each step flips the sign of the weights"
+        + (" and makes them larger" if factor < -1 else "")
+        + f". Keep ηλ/n well below 1: λ under {_rounded(n / eta)} at this η, or η under "
+        f"{_rounded(n / lmbda)} at this λ (ηλ/n ≈ 0.01 or less is usual)"
+    )
+
+
+def _rounded(value: float) -> str:
+    """Three significant digits, without an exponent in the usual range: 11970 → 12000."""
+    return f"{float(f'{value:.3g}'):g}"
+
+
+def divergence_advice(optimizer: Optimizer, regularizer: Regularizer, layers: int, n: int) -> str:
+    """What to change after a divergence: the unstable weight decay with its numbers when
+    that is the cause (:func:`unstable_decay`), else the usual causes."""
+    problem = unstable_decay(optimizer, regularizer, layers, n)
+    if problem:
+        return problem[0].upper() + problem[1:]
+    return f"Try a smaller learning rate η (now {optimizer.learning_rate:g}) or a larger mini-batch"
 
 
 def _divergence(record: dict[str, Any], network: Network) -> str | None:
@@ -455,6 +492,10 @@ def train(
     context = EpochContext(network, regularizer, n, {"training": training, **evaluation})
     steps_per_epoch = -(-n_examples // batch_size)
     report_every = max(1, steps_per_epoch // 40)
+    advice = divergence_advice(optimizer, regularizer, network.num_layers, n)
+    problem = unstable_decay(optimizer, regularizer, network.num_layers, n)
+    if problem:
+        warnings.warn(problem[0].upper() + problem[1:], UnstableDecayWarning, stacklevel=2)
     for callback in callbacks:
         callback.on_train_begin(epochs, steps_per_epoch)
 
@@ -492,7 +533,7 @@ def train(
                     "diverged": True,
                 }
                 problem = f"the weights contain NaN or inf after step {diverged.step}"
-                _end_diverged(record, problem, network, history, callbacks, optimizer)
+                _end_diverged(record, problem, network, history, callbacks, optimizer, advice)
             except TrainingInterrupted as interrupted:
                 state.monitor_state = _monitor_state(monitors)
                 for callback in callbacks:
@@ -513,7 +554,7 @@ def train(
             problem = _divergence(record, network)
             record["diverged"] = problem is not None
             if problem:
-                _end_diverged(record, problem, network, history, callbacks, optimizer)
+                _end_diverged(record, problem, network, history, callbacks, optimizer, advice)
             history.records.append(record)
             for callback in callbacks:
                 callback.on_epoch_end(record, network)

@@ -14,13 +14,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import platformdirs
+
+from nnreg.checkpoints import temporary_file_beside
 
 DATA_ENVIRONMENT_VARIABLE = "NNREG_DATA"
 CHUNK = 1 << 20
@@ -102,7 +103,7 @@ def _reason(error: BaseException) -> str:
 
 
 def _fetch_verified(url, target: Path, sha256: str, progress, timeout) -> None:
-    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    fd, temporary = temporary_file_beside(target, ".part")
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             total = response.headers.get("Content-Length")

@@ -25,6 +25,16 @@ EXPERIMENTS = {
 }
 """Experiment name -> module in this package."""
 
+SUMMARIES = {
+    "overfitting": "1,000 training images, 400 epochs: overfitting, and L2 (λ = 0.1) against it",
+    "l2-full": "L2 (λ = 5) on all 50,000 training images, 30 epochs, 30 and 100 hidden units",
+    "l1-vs-l2": "L1 (subgradient, proximal, cumulative) and elastic net against L2",
+    "tail-off": "the book's exercise: L2 decay from large initial weights tails off",
+    "cost-growth": "why a reported regularized cost grows while accuracy grows",
+    "regularizers": "every regularizer on [784, 100, 10], dropout, max-norm, expanded data",
+}
+"""One line per experiment, for ``nnreg experiment --help`` (no module is loaded)."""
+
 
 def run_experiment(
     name: str,

@@ -30,6 +30,17 @@ class Report:
     figures: list[tuple[str, str, Figure]] = field(default_factory=list)
     """(file stem, caption, figure)."""
 
+    def __post_init__(self) -> None:
+        # a column with nothing in any row (e.g. "the book" where the book reports nothing
+        # for a quick run) is left out rather than shown as a column of dashes
+        empty = [
+            i
+            for i in range(len(self.columns))
+            if self.table and all(row[i] in ("—", "") for row in self.table)
+        ]
+        self.columns = [c for i, c in enumerate(self.columns) if i not in empty]
+        self.table = [[c for i, c in enumerate(row) if i not in empty] for row in self.table]
+
     def write(self, out: str | Path) -> dict[str, Path]:
         """Write ``report.md``, ``report.html`` and one PNG per figure into ``out``."""
         out = Path(out)

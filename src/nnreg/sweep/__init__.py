@@ -30,6 +30,7 @@ current step, writing a checkpoint, and a worker process whose sweep process is 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import socket
 from collections.abc import Callable
@@ -79,6 +80,9 @@ class SweepResult:
     extended: list[str] = dataclasses.field(default_factory=list)
     failed: dict[str, str] = dataclasses.field(default_factory=dict)  # name → reason
     interrupted: bool = False  # stopped before every cell was done: results.csv not written
+    # cells not trained because another cell is the very same run (regularization off at
+    # λ = 0): name → the cell trained for both
+    shared: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def run_sweep(
@@ -112,10 +116,15 @@ def run_sweep(
     try:
         plans = {c.name: plan_cell(out / CELLS / c.name, cell_settings(base, c)) for c in cells}
         _refuse_conflicts(out, plans)
+        shared = _same_runs(cells, base, plans)
         with BACKENDS[backend](jobs, scheduler, stop) as run_all:
             _create(out)
             lock = lock or SweepLock(out, stop)
-            todo = [c for c in cells if plans[c.name].action in ("train", "resume", "extend")]
+            todo = [
+                c
+                for c in cells
+                if plans[c.name].action in ("train", "resume", "extend") and c.name not in shared
+            ]
             if todo:
                 for name in STALE_WHEN_TRAINING:
                     (out / name).unlink(missing_ok=True)
@@ -123,7 +132,7 @@ def run_sweep(
                 out / "grid.json", {"cells": [dataclasses.asdict(c) for c in cells], "base": base}
             )
             skipped = [c.name for c in cells if plans[c.name].action == "done"]
-            for name in skipped:
+            for name in [*skipped, *shared]:
                 on_cell_done(name)
             sweep = (os.path.abspath(out), os.getpid(), socket.gethostname())
             tasks = [
@@ -136,7 +145,12 @@ def run_sweep(
             lock.release()
     failed = {n: p.reason for n, p in plans.items() if p.action == "failed"}
     failed.update({o["name"]: o["message"] for o in outcomes.values() if o["status"] == "failed"})
-    rows = [cell_row(cell, out / CELLS / cell.name, failed.get(cell.name)) for cell in cells]
+    rows = []
+    for cell in cells:
+        trained = shared.get(cell.name, cell.name)
+        row = cell_row(cell, out / CELLS / trained, failed.get(trained))
+        row["same_run_as"] = shared.get(cell.name, "")
+        rows.append(row)
     interrupted = any(o["status"] == "interrupted" for o in outcomes.values())
     if not interrupted:
         write_results(out / RESULTS, rows)
@@ -150,7 +164,41 @@ def run_sweep(
         [c.name for c in todo if plans[c.name].action == "extend"],
         {c.name: row["reason"] for c, row in zip(cells, rows) if row["status"] == "failed"},
         interrupted,
+        shared,
     )
+
+
+def _same_runs(cells, base: dict[str, Any], plans: dict[str, Plan]) -> dict[str, str]:
+    """Cells that would train the very same network: regularization off (every λ is 0, or
+    the regularizer is none) and every other setting equal. The first of each group in
+    grid order is trained; each other one not trained already maps to it and reports its
+    results under its own regularizer's name."""
+    first: dict[str, str] = {}
+    shared: dict[str, str] = {}
+    for cell in cells:
+        settings = cell_settings(base, cell)
+        if not _regularization_off(settings):
+            continue
+        key = json.dumps(
+            {**dataclasses.asdict(settings), "reg": None, "lmbda": None, "l2_lmbda": None},
+            sort_keys=True,
+            default=str,
+        )
+        if key not in first:
+            first[key] = cell.name
+        elif plans[cell.name].action != "done":  # one trained before keeps its own folder
+            shared[cell.name] = first[key]
+    return shared
+
+
+def _regularization_off(settings) -> bool:
+    if settings.reg == "none":
+        return True
+    values = []
+    for value in (settings.lmbda, settings.l2_lmbda):
+        if value is not None:
+            values += list(value) if isinstance(value, (list, tuple)) else [value]
+    return all(v == 0 for v in values)
 
 
 def _refuse_conflicts(out: Path, plans: dict[str, Plan]) -> None:

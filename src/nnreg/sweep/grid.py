@@ -129,6 +129,8 @@ def check_axis(axis: str, values: Any, where: str = "") -> list:
         raise ValueError(f"{prefix}{axis} must be a list, e.g. {axis} = [1, 2]")
     if not values:
         raise ValueError(f"{prefix}the grid is empty along {axis}: give at least one value")
+    if axis == "reg":  # names without regard to case, as on the command line
+        values = [v.lower() if isinstance(v, str) else v for v in values]
     for value in values:
         problem = _axis_problem(axis, value)
         if problem:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -81,9 +82,28 @@ def _number(value: Any) -> float | None:
 
 
 def best_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The cell with the best validation accuracy (the first of equals, in grid order)."""
+    """The cell with the best validation accuracy. Ties (common on small validation sets)
+    go to the lower validation data cost C₀ — the same predictions made more confidently
+    right — and then to the first in grid order."""
     finished = [row for row in rows if row["status"] == "finished"]
-    return max(finished, key=lambda row: row["validation_accuracy"]) if finished else None
+    if not finished:
+        return None
+
+    def rank(row):
+        cost = row.get("validation_data_cost")
+        return (-row["validation_accuracy"], math.inf if cost is None else cost)
+
+    return min(finished, key=rank)  # min keeps the first of equals
+
+
+def tied_with_best(rows: list[dict[str, Any]], best: dict[str, Any]) -> int:
+    """How many other finished cells have the best cell's validation accuracy."""
+    return sum(
+        row is not best
+        and row["status"] == "finished"
+        and row["validation_accuracy"] == best["validation_accuracy"]
+        for row in rows
+    )
 
 
 def write_results(path: Path, rows: list[dict[str, Any]]) -> None:
