@@ -166,7 +166,7 @@ def _epoch_axis(axes, runs: list[Run], start: int = 1) -> None:
     axes.set_xlabel("epoch" if start == 1 else "epoch (0: the initial weights)")
 
 
-def _legend_below(axes, columns: int = 1) -> None:
+def legend_below(axes, columns: int = 1) -> None:
     """The legend under the axes, never over the data."""
     if axes.get_legend_handles_labels()[0]:
         axes.legend(
@@ -254,7 +254,7 @@ def cost_figure(runs: list[Run]) -> Figure:
         axes.set(title=f"{name} data: cost split", ylabel="cost per example")
         _epoch_axis(axes, runs)
         _scale_to_finite(axes, drawn)
-        _legend_below(axes, 1 if len(runs) > 1 else 3)
+        legend_below(axes, 1 if len(runs) > 1 else 3)
     figure.suptitle("Cost = data cost C₀ + penalty (the penalty uses n = the training-set size)")
     return figure
 
@@ -277,7 +277,7 @@ def accuracy_figure(runs: list[Run]) -> Figure:
             )
     axes.set(title="Accuracy", ylabel="accuracy (%)")
     _epoch_axis(axes, runs)
-    _legend_below(axes, 1 if len(runs) > 1 else 3)
+    legend_below(axes, 1 if len(runs) > 1 else 3)
     return figure
 
 
@@ -318,10 +318,13 @@ def weights_figure(runs: list[Run]) -> Figure:
         axes.set(title=title, ylabel="RMS weight", yscale="log")
         finite = [v for v in drawn if v is not None and np.isfinite(v) and v > 0]
         if finite:  # the reference line inside the frame, not on its edge
-            axes.set_ylim(min(finite) / 1.5, max(finite) * 1.5)
-        _readable_log_axis(axes)
+            low, high = min(finite), max(finite)
+            pad = 10 ** (0.08 * max(np.log10(high / low), 1.0))
+            axes.set_ylim(low / pad, high * pad)
+            if high / low < 1e6:  # else (a diverged run) the default decades
+                _readable_log_axis(axes)
         _epoch_axis(axes, runs, start=0)
-        _legend_below(axes)
+        legend_below(axes)
     figure.suptitle("Weight size per layer against 1/√n (dashed)")
     return figure
 
@@ -358,7 +361,7 @@ def histograms_figure(runs: list[Run]) -> Figure:
         axes.axvline(0.0, color="black", linewidth=0.5)
         axes.set(title=f"layer {layer + 1} weights", xlabel="weight", ylabel="count")
         axes.set_yscale("log")
-        _legend_below(axes)
+        legend_below(axes)
     figure.suptitle("Weight histograms at the start and the end (the bin at 0 holds the zeros)")
     return figure
 
@@ -405,7 +408,7 @@ def sparsity_figure(runs: list[Run]) -> Figure:
                 )
         axes.set(title=f"layer {layer + 1} sparsity", ylabel="weights (%)")
         _epoch_axis(axes, runs, start=0)
-        _legend_below(axes, 1 if len(runs) > 1 else 2)
+        legend_below(axes, 1 if len(runs) > 1 else 2)
     figure.suptitle("Sparsity: weights exactly zero and near zero")
     return figure
 
@@ -426,10 +429,12 @@ def gradient_share_figure(runs: list[Run]) -> Figure:
             )
         axes.axhline(1.0, color="black", linewidth=0.5)
         axes.set(title=f"layer {layer + 1}", yscale="log", ylabel="‖∂penalty/∂W‖ / ‖∂C₀/∂W‖")
-        _readable_log_axis(axes)
+        low, high = axes.get_ylim()
+        if high / low < 1e6:
+            _readable_log_axis(axes)
         _epoch_axis(axes, runs)
         if len(runs) > 1:
-            _legend_below(axes)
+            legend_below(axes)
     figure.suptitle("Who moves the weights: above 1 the penalty pulls harder than the data")
     return figure
 
@@ -514,7 +519,7 @@ def sweep_figures(rows: list[dict[str, Any]]) -> dict[str, Figure]:
         )
     _lambda_axis(axes, rows)
     axes.set(title="Validation accuracy against λ", ylabel="validation accuracy (%)")
-    _legend_below(axes)
+    legend_below(axes)
     figures["accuracy-vs-lambda"] = figure
     for stem, key, title, ylabel, scale in (
         ("sparsity-vs-lambda", "fraction_zero", "Weights exactly zero", "weights (%)", 100),
@@ -532,7 +537,7 @@ def sweep_figures(rows: list[dict[str, Any]]) -> dict[str, Figure]:
                 )
             _lambda_axis(axes, rows)
             axes.set(title=f"layer {layer}: {title.lower()}", ylabel=ylabel)
-            _legend_below(axes)
+            legend_below(axes)
         figure.suptitle(f"{title} against λ")
         figures[stem] = figure
     return figures

@@ -17,6 +17,7 @@ from nnreg.experiments.common import (
     train_configuration,
 )
 from nnreg.experiments.report import Report
+from nnreg.plots import legend_below
 
 LMBDA = 5.0
 BOOK_WAY = "total, penalty with the test set's size"
@@ -109,7 +110,7 @@ def _figure(curves) -> Figure:
         if name != "accuracy":
             cost_axes.plot(epochs, values, color=f"C{index}", label=name)
     cost_axes.set(title="test data: cost", xlabel="epoch", ylabel="cost per example")
-    cost_axes.legend(fontsize="small")
+    legend_below(cost_axes, 3)
     accuracy_axes.plot(epochs, [100 * v for v in curves["accuracy"]], color="C0")
     accuracy_axes.set(title="test data: accuracy", xlabel="epoch", ylabel="accuracy (%)")
     return figure

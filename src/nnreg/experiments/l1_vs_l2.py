@@ -21,7 +21,7 @@ from nnreg.experiments.common import (
     train_configuration,
 )
 from nnreg.experiments.report import Report
-from nnreg.plots import symmetric_bin_edges
+from nnreg.plots import legend_below, symmetric_bin_edges
 
 L1_LAMBDA = 20.0
 L1_LAMBDA_QUICK = 3.0
@@ -186,5 +186,5 @@ def _sparsity(runs) -> Figure:
         ylabel="weights that changed sign + 1",
         yscale="log",
     )
-    zero_axes.legend()
+    legend_below(zero_axes, 3)
     return figure

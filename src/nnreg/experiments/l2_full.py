@@ -16,6 +16,7 @@ from nnreg.experiments.common import (
     train_configuration,
 )
 from nnreg.experiments.report import Report
+from nnreg.plots import legend_below
 
 CONFIGURATIONS = (
     # label, hidden units, λ, data set the book reports, the book's best accuracy
@@ -116,5 +117,5 @@ def _accuracy_figure(runs) -> Figure:
                     label=f"{run_.label}: validation",
                 )
         axes.set(title=f"{name} data", xlabel="epoch", ylabel="accuracy (%)")
-        axes.legend()
+        legend_below(axes, 3)
     return figure

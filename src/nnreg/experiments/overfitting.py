@@ -16,6 +16,7 @@ from nnreg.experiments.common import (
     train_configuration,
 )
 from nnreg.experiments.report import Report
+from nnreg.plots import legend_below
 
 BOOK = {"none": 0.8227, "l2": 0.871}
 """Best test accuracy the book reports without and with L2 (λ = 0.1)."""
@@ -122,7 +123,7 @@ def _cost_figure(runs) -> Figure:
         axes.set(title=f"{name} data", xlabel="epoch", ylabel="data cost C₀ per example")
         if name == "training":
             axes.set_yscale("log")
-        axes.legend()
+        legend_below(axes, 3)
     return figure
 
 
@@ -137,5 +138,5 @@ def _accuracy_figure(runs) -> Figure:
                 epochs, accuracy, color=f"C{index}", linestyle=style, label=f"{run_.label}: {name}"
             )
     axes.set(xlabel="epoch", ylabel="accuracy (%)")
-    axes.legend()
+    legend_below(axes, 3)
     return figure

@@ -19,6 +19,7 @@ from nnreg.experiments.common import (
     train_configuration,
 )
 from nnreg.experiments.report import Report
+from nnreg.plots import legend_below
 
 ETA, LMBDA, BATCH = 0.5, 5.0, 10
 
@@ -184,7 +185,7 @@ def _rms_figure(series, per_epoch, references) -> Figure:
             label=f"{name}: {'1/√N' if name == 'all weights' else '1/√n_in'}",
         )
     axes.set(xlabel="epoch", ylabel="RMS weight", yscale="log")
-    axes.legend(fontsize="small")
+    legend_below(axes, 3)
     return figure
 
 
@@ -197,5 +198,5 @@ def _factor_figure(factors, per_epoch) -> Figure:
     axes.axhline(1.0, color="black", linewidth=0.5)
     axes.axhline((1 + per_epoch) / 2, color="0.6", linestyle="--", label="tail-off threshold")
     axes.set(xlabel="epoch", ylabel="RMS(epoch) / RMS(epoch − 1)")
-    axes.legend(fontsize="small")
+    legend_below(axes, 3)
     return figure
