@@ -234,38 +234,45 @@ def test_a_learners_own_cost_class_works_like_in_the_book(wrapped):
     )
 
 
-def test_sgd_from_the_loaders_bytes_gives_the_same_bits_as_from_a_plain_list(
+def test_sgd_gathers_from_the_loaders_matrix_without_copying_and_sees_changes(
     wrapped, capsys, monkeypatch
 ):
-    """mnist_loader's columns are rows of a registered matrix with its bytes; SGD gathers
-    from the bytes (also through a plain list of the pairs), and must train exactly as from
-    the float columns of a list of copies."""
-    training = wrapped[0]
-    assert training.codes is not None and training.codes.dtype == np.uint8
-    subset = network2.ExampleList(
-        training[:3000],
-        training.inputs[:3000],
-        training.targets[:3000],
-        training.codes[:3000],
-        training.divisor,
-    )
+    """SGD gathers its mini-batches from the loader's matrix (a view: the list's columns
+    are its rows), through the loader's list or a plain list of its pairs, and trains
+    exactly as from a list of copies; a column changed in place is seen."""
+    training = list(wrapped[0])[:3000]
     sources = []
 
     class RecordingGatherer(network2.BatchGatherer):
         def __init__(self, inputs, *rest):
-            sources.append(inputs.dtype)
+            sources.append(inputs)
             super().__init__(inputs, *rest)
 
     monkeypatch.setattr(network2, "BatchGatherer", RecordingGatherer)
     results = []
-    # the loader's list, a plain list of its pairs (found again: bytes), equal copies (floats)
-    for data in (subset, list(subset), [(x.copy(), y.copy()) for x, y in subset]):
+    for data in (training, [(x.copy(), y.copy()) for x, y in training]):
         ours, _ = twin_networks()
         random.seed(5)
         ours.SGD(data, 2, 10, 0.5, lmbda=5.0)
         results.append(ours.weights + ours.biases)
-    assert sources == [np.uint8, np.uint8, np.float64]
-    for from_bytes, from_plain_list, from_floats in zip(*results):
-        assert np.array_equal(from_bytes, from_floats)
-        assert np.array_equal(from_plain_list, from_floats)
+    assert np.shares_memory(sources[0], training[0][0]) and sources[0].dtype == np.float64
+    assert not np.shares_memory(sources[1], training[0][0])
+    for from_the_loader, from_copies in zip(*results):
+        assert np.array_equal(from_the_loader, from_copies)
+    # a learner's in-place change to a column is trained on, as with the book's code
+    changed = [(x.copy(), y) for x, y in list(wrapped[0])[:200]]
+    loader_pairs = list(wrapped[0])[:200]
+    original = loader_pairs[0][0].copy()
+    try:
+        loader_pairs[0][0][:] = 0.5
+        changed[0][0][:] = 0.5
+        finals = []
+        for data in (loader_pairs, changed):
+            ours, _ = twin_networks()
+            random.seed(5)
+            ours.SGD(data, 1, 10, 0.5, lmbda=5.0)
+            finals.append(ours.weights[0])
+        assert np.array_equal(*finals)
+    finally:
+        loader_pairs[0][0][:] = original
     capsys.readouterr()

@@ -13,7 +13,7 @@ an equal one, is never mistaken for a row. Then:
 
 * the columns in the matrix's own order (the whole list, or its first k) are the matrix
   itself, or its first k rows: a view, nothing copied;
-* any other order is a gather of those rows (a mini-batch at a time when training).
+* any other order is a gather of those rows (a copy, as stacking would make).
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ import numpy as np
 class _Registered:
     matrix: weakref.ref
     columns: list[weakref.ref]
-    codes: np.ndarray | None
-    divisor: float
     index: dict[int, int] | None = field(default=None)
 
     def row_of(self, column) -> int | None:
@@ -49,18 +47,12 @@ class _Registered:
 _REGISTERED: dict[int, _Registered] = {}
 
 
-def register(
-    matrix: np.ndarray, columns: list[np.ndarray], codes=None, divisor: float = 1.0
-) -> None:
-    """Record that ``columns[i]`` is a view of ``matrix[i]``; optionally, that ``matrix``
-    is ``codes / divisor`` exactly (integer codes, e.g. MNIST's bytes), which training can
-    read instead (eight times fewer bytes per mini-batch)."""
+def register(matrix: np.ndarray, columns: list[np.ndarray]) -> None:
+    """Record that ``columns[i]`` is a view of ``matrix[i]``."""
     key = id(matrix)
     _REGISTERED[key] = _Registered(
         weakref.ref(matrix, lambda _: _REGISTERED.pop(key, None)),
         [weakref.ref(column) for column in columns],
-        codes,
-        divisor,
     )
 
 
@@ -72,8 +64,6 @@ class Rows:
     matrix: np.ndarray
     rows: np.ndarray
     in_order: bool
-    codes: np.ndarray | None
-    divisor: float
 
     def inputs(self) -> np.ndarray:
         """The columns as a matrix, one per row: a view when in order, else a copy."""
@@ -100,4 +90,4 @@ def find_rows(columns) -> Rows | None:
         if any(row is None for row in found):
             return None
         rows, in_order = np.array(found, dtype=np.intp), False
-    return Rows(base, rows, in_order, entry.codes, entry.divisor)
+    return Rows(base, rows, in_order)

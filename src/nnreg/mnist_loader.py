@@ -39,32 +39,20 @@ def load_data_wrapper(folder=None):
     )
     # every x (and every training y) is a view of one row of a matrix, registered so that
     # network2 finds the matrix again from any list of them: no stacking, no second copy
-    training_inputs = _columns(tr_d[0], splits["training"])
+    training_inputs = _columns(tr_d[0])
     one_hot = np.eye(10)[tr_d[1]]
     training_results = _columns(one_hot)
-    training_data = ExampleList(
-        zip(training_inputs, training_results),
-        tr_d[0],
-        one_hot,
-        splits["training"].inputs if splits["training"].coded else None,
-        splits["training"].input_divisor,
-    )
-    validation_data = list(zip(_columns(va_d[0], splits["validation"]), va_d[1].tolist()))
-    test_data = list(zip(_columns(te_d[0], splits["test"]), te_d[1].tolist()))
+    training_data = ExampleList(zip(training_inputs, training_results), tr_d[0], one_hot)
+    validation_data = list(zip(_columns(va_d[0]), va_d[1].tolist()))
+    test_data = list(zip(_columns(te_d[0]), te_d[1].tolist()))
     return training_data, validation_data, test_data
 
 
-def _columns(matrix: np.ndarray, dataset=None) -> list[np.ndarray]:
+def _columns(matrix: np.ndarray) -> list[np.ndarray]:
     """The rows of ``matrix`` as (width, 1) column views, registered with
-    :mod:`nnreg.example_rows` (with the data set's byte codes when it has them)."""
+    :mod:`nnreg.example_rows`."""
     columns = list(matrix[:, :, np.newaxis])  # one (width, 1) view per row
-    coded = dataset is not None and dataset.coded
-    example_rows.register(
-        matrix,
-        columns,
-        dataset.inputs if coded else None,
-        dataset.input_divisor if coded else 1.0,
-    )
+    example_rows.register(matrix, columns)
     return columns
 
 

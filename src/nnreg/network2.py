@@ -194,17 +194,12 @@ class Network:
         no_accuracy_change = 0
         evaluation_cost, evaluation_accuracy = [], []
         training_cost, training_accuracy = [], []
-        if located is not None and located.codes is not None:
-            # the loader's bytes, in this list's order (a copy of the bytes only if reordered)
-            codes = located.codes[:n] if located.in_order else located.codes[located.rows]
-            gather = BatchGatherer(codes, targets, located.divisor, np.float64)
-        else:
-            gather = BatchGatherer(inputs, targets)
+        # mini-batches gathered from the matrix's rows (a view of the loader's when the list
+        # is in its order): the same numbers as stacking, and a change made to a column in
+        # place is seen, as it would be by the book's code
+        gather = BatchGatherer(inputs, targets)
         evaluation = None
-        saving = kernels.SHUFFLE_SAVING_PER_ITEM
-        if located is not None and located.codes is not None:
-            saving += kernels.GATHER_SAVING_PER_ROW
-        kernels.start_if_worth(epochs * n * saving)
+        kernels.start_if_worth(epochs * n * kernels.SHUFFLE_SAVING_PER_ITEM)
         rows = np.arange(n)
         for j in range(epochs):
             # the permutation the book's random.shuffle(training_data) makes, same generator
@@ -420,8 +415,8 @@ class ExampleList(list):
     ) -> None:
         super().__init__(pairs)
         self.inputs, self.targets = inputs, targets
-        # optional: the same inputs as integer codes, inputs = codes / divisor exactly (MNIST's
-        # bytes), from which SGD gathers its mini-batches: 8× fewer bytes to read per batch
+        # accepted for compatibility, no longer used: SGD gathers from ``inputs``, which
+        # sees any change made to a column in place (integer codes would not)
         self.codes, self.divisor = codes, divisor
         self._original = tuple(self)
 
@@ -457,9 +452,7 @@ def _examples(data, outputs: int, one_hot: bool):
     stacked (and ``located`` is None)."""
     if isinstance(data, ExampleList) and data.unchanged():
         # its own matrices (and bytes), as a caller built them
-        located = example_rows.Rows(
-            data.inputs, np.arange(len(data)), True, data.codes, data.divisor
-        )
+        located = example_rows.Rows(data.inputs, np.arange(len(data)), True)
         return data.inputs, data.targets if one_hot else _one_hot(data, outputs), located
     try:
         located = example_rows.find_rows([x for x, _ in data])
