@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).parents[1] / "bench"
 
 
@@ -31,3 +33,26 @@ def test_benchmark_suite_runs_and_implementations_agree(mnist_folder, tmp_path):
                 assert len(row["paired_ratios"]) == len(row["seconds"])
                 assert row["ratio_nnreg_over_this"] > 0
     assert "| nnreg |" in (tmp_path / "performance-table.md").read_text().replace("  ", " ")
+
+
+@pytest.mark.slow
+def test_end_to_end_benchmark_runs_and_both_fronts_agree(mnist_folder, tmp_path):
+    """The end-to-end benchmark on 2,000 images: every part measured, the two fronts'
+    outputs checked against each other (it fails otherwise)."""
+    environment = {**os.environ, "NNREG_DATA": str(mnist_folder.parent)}
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "bench_end_to_end.py"), "--quick"]
+        + ["--json", str(tmp_path / "e2e.json")],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    results = json.loads((tmp_path / "e2e.json").read_text())
+    run = results["nnreg_train"]["runs"][0]
+    assert run["command"] > run["epochs"] >= run["training_steps"] + run["monitors"]
+    for monitors in ("all", "accuracy"):
+        row = results[f"chapter3_{monitors}"]
+        assert row["speedup"]["median"] > 0 and row["peak_mib"]["book"] > 100
+    assert set(results["startup_seconds"]) == {"nnreg --help", "import nnreg"}

@@ -321,3 +321,9 @@ def test_a_shared_run_is_the_same_run_bit_for_bit(tmp_path):
     for other in finals[1:]:
         for key in finals[0].files:
             assert np.array_equal(finals[0][key], other[key])
+
+
+def test_the_doctors_choices_in_the_command_line_are_the_doctors():
+    from nnreg import cli, doctor
+
+    assert cli.DOCTOR_REGULARIZERS == doctor.REGULARIZERS

@@ -26,14 +26,16 @@ from rich.table import Table
 
 from nnreg.activations import ACTIVATIONS
 from nnreg.costs import COSTS
-from nnreg.datasets.download import DownloadError
-from nnreg.doctor import REGULARIZERS as DOCTOR_REGULARIZERS
 from nnreg.experiments import EXPERIMENTS
 from nnreg.experiments import SUMMARIES as EXPERIMENT_SUMMARIES
 from nnreg.initializers import INITIALIZERS
 from nnreg.network import DTYPES
 from nnreg.regularizers import FORMULAS, REGULARIZERS
 from nnreg.training import Callback, StopFlag, TrainingDiverged, TrainingInterrupted
+
+DOCTOR_REGULARIZERS = ("l2", "l1", "elastic-net", "none")
+"""What ``nnreg doctor --regularizer`` accepts (nnreg.doctor.REGULARIZERS, kept here so that
+``nnreg --help`` does not load the doctor; a test checks they agree)."""
 
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
@@ -319,7 +321,7 @@ def train(
             soft_wrap=True,
         )
         sys.exit(128 + int(getattr(signal, stop.reason, signal.SIGINT)))
-    except (ValueError, OSError, DownloadError) as error:
+    except (ValueError, OSError, download_error()) as error:
         errors.print(f"[bold red]Error:[/] {escape(with_option_name(str(error)))}", soft_wrap=True)
         sys.exit(EXIT_USAGE)
     except TrainingDiverged as error:
@@ -583,7 +585,7 @@ def experiment(name: str, quick: bool, out: Path | None, data_dir, seed: int, qu
         with RunProgress(quiet) as progress:
             report = run_experiment(name, quick, data_dir, seed, progress.for_run)
         paths = report.write(out)
-    except (ValueError, OSError, DownloadError) as error:
+    except (ValueError, OSError, download_error()) as error:
         errors.print(f"[bold red]Error:[/] {escape(str(error))}", soft_wrap=True)
         sys.exit(EXIT_USAGE)
     console.print(report.summary)
@@ -852,7 +854,7 @@ def sweep(
         figures = write_sweep_figures(result.rows, out) if finished else {}
     except StoppedAtOnce as error:
         stopped_sweep(out, error.signum, at_once=True)
-    except (ValueError, OSError, DownloadError) as error:
+    except (ValueError, OSError, download_error()) as error:
         errors.print(f"[bold red]Error:[/] {escape(with_option_name(str(error)))}", soft_wrap=True)
         sys.exit(EXIT_USAGE)
     print_sweep(result, figures)
@@ -960,6 +962,13 @@ def print_sweep(result, figures) -> None:
         f"results: {result.folder / 'results.csv'}; figures: "
         + (", ".join(str(p) for p in figures.values()) or "none (no cell finished)")
     )
+
+
+def download_error() -> type:
+    """The exception a failed download raises (its module loads only when one happens)."""
+    from nnreg.datasets.download import DownloadError
+
+    return DownloadError
 
 
 def counted(count: int, noun: str) -> str:
