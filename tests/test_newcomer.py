@@ -115,7 +115,7 @@ def test_a_huge_cost_prints_in_a_few_characters(tmp_path):
     assert not re.search(r"\d{12}", result.stdout), result.stdout
 
 
-@pytest.mark.parametrize("delay", [0.1, 0.2, 0.35, 0.6, 1.0])
+@pytest.mark.parametrize("delay", [0.1, 0.3, 1.0])
 def test_ctrl_c_at_any_moment_of_start_up_stops_without_a_traceback(tmp_path, delay):
     process = subprocess.Popen(
         [sys.executable, "-m", "nnreg", "train", "--data", "digits", "--out", str(tmp_path / "r")],
