@@ -39,7 +39,9 @@ def test_plot_writes_every_figure_as_a_non_trivial_png(run_folders, tmp_path):
         assert len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)) > 50
 
 
-@pytest.mark.parametrize("stem", [stem for stem in FIGURES if stem != "histograms"])
+@pytest.mark.parametrize(
+    "stem", [stem for stem in FIGURES if stem not in ("histograms", "first-layer-weights")]
+)
 def test_every_line_drawn_equals_the_metrics_file(run_folders, stem):
     runs = load_runs(run_folders)
     figure = FIGURES[stem](runs)
@@ -106,3 +108,80 @@ def test_cli_plot_rejects_a_folder_that_is_not_a_run_with_exit_2(tmp_path, make,
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_first_layer_images_are_the_saved_weights_centred_on_zero_with_zeros_marked(
+    run_folders,
+):
+    """On a proximal-L1 run (exact zeros) beside an L2 run: each tile is a hidden unit's
+    8×8 input weights, the colour scale is symmetric about 0 and shared, and the green
+    overlay covers exactly the weights that are exactly 0."""
+    from nnreg.plots import ZERO_COLOUR, image_shape, weight_mosaic
+
+    runs = load_runs(run_folders)
+    figure = FIGURES["first-layer-weights"](runs)
+    panels = [axes for axes in figure.axes if axes.images]
+    assert len(panels) == len(runs)
+    scales = set()
+    for axes, folder in zip(panels, run_folders):
+        weights = np.load(folder / "parameters.npz")["weights_0"]
+        image = next(i for i in axes.images if i.get_gid() == "weights")
+        zeros = next(i for i in axes.images if i.get_gid() == "exact zeros")
+        low, high = image.get_clim()
+        assert low == -high and high == pytest.approx(
+            max(np.abs(np.load(f / "parameters.npz")["weights_0"]).max() for f in run_folders)
+        )
+        scales.add(high)
+        mosaic = np.asarray(image.get_array().filled(np.nan))
+        expected = weight_mosaic(weights)
+        np.testing.assert_array_equal(mosaic, expected)
+        height, width = image_shape(weights.shape[1])
+        assert (height, width) == (8, 8)
+        np.testing.assert_array_equal(mosaic[:8, :8], weights[0].reshape(8, 8))
+        marked = zeros.get_array()[..., 3] > 0
+        np.testing.assert_array_equal(marked, expected == 0)
+        if marked.any():
+            assert tuple(zeros.get_array()[marked][0]) == ZERO_COLOUR
+        if "proximal" in str(folder):
+            assert marked.sum() == np.count_nonzero(weights == 0) > 0
+    assert len(scales) == 1
+
+
+def test_a_row_layout_for_inputs_that_are_not_square():
+    from nnreg.plots import image_shape, weight_mosaic
+
+    weights = np.arange(12.0).reshape(3, 4) - 5  # 3 units, 4 inputs: 2×2 images
+    assert image_shape(4) == (2, 2) and image_shape(10) == (1, 10)
+    mosaic = weight_mosaic(np.arange(30.0).reshape(3, 10))
+    assert mosaic.shape == (3 * 2 - 1, 10)  # one row per unit, a blank row between
+    np.testing.assert_array_equal(mosaic[2], np.arange(10.0, 20.0))
+    assert np.isnan(mosaic[1]).all()
+    square = weight_mosaic(weights)
+    np.testing.assert_array_equal(square[:2, :2], weights[0].reshape(2, 2))
+
+
+def test_nnreg_plot_draws_a_python_run_and_run_folders_as_the_command_does(digits, run_folders):
+    import nnreg
+
+    network = nnreg.Network([64, 20, 10], rng=0)
+    history = nnreg.train(
+        network,
+        digits["training"],
+        epochs=2,
+        batch_size=10,
+        optimizer=nnreg.SGD(0.5),
+        regularizer=nnreg.L1(2.0),
+        evaluation_data={"validation": digits["validation"]},
+        rng=0,
+    )
+    figures = nnreg.plot((history, network), only=["cost", "first-layer-weights"])
+    lines = [line for line in figures["cost"].axes[0].get_lines() if line.get_gid()]
+    assert [list(line.get_ydata()) for line in lines][0] == history.series("training", "data_cost")
+    image = next(i for i in figures["first-layer-weights"].axes[0].images if i.get_gid())
+    assert np.array_equal(image.get_array()[:8, :8], network.weights[0][0].reshape(8, 8))
+    from_folders = nnreg.plot(*run_folders, labels=["L2", "L1 proximal"])
+    assert set(from_folders) == set(FIGURES)
+    legend = [t.get_text() for t in from_folders["accuracy"].axes[0].get_legend().get_texts()]
+    assert any(text.startswith("L1 proximal") for text in legend)
+    with pytest.raises(ValueError, match="unknown figure"):
+        nnreg.plot(history, only=["nope"])

@@ -10,6 +10,8 @@ _HOMES = {
     "nnreg.dropout": ["Dropout"],
     "nnreg.monitors": ["CostMonitor", "GradientShareMonitor", "WeightMonitor"],
     "nnreg.network": ["Network"],
+    "nnreg.network_files": ["load_network"],
+    "nnreg.plots": ["plot"],
     "nnreg.optimizers": ["SGD", "MomentumSGD", "Optimizer", "make_optimizer"],
     "nnreg.regularizers": [
         "L1",
@@ -65,6 +67,8 @@ __all__ = [
     "L2",
     "MomentumSGD",
     "Network",
+    "load_network",
+    "plot",
     "NoRegularization",
     "Optimizer",
     "Regularizer",

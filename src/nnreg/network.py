@@ -13,6 +13,7 @@ with Wˡ of shape (n_out, n_in) as in the book. Backpropagation gives the gradie
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -285,6 +286,13 @@ class Network:
         weighted_inputs, activations = self.forward(inputs)
         per_example = self.cost.fn(weighted_inputs[-1], activations[-1], targets)
         return float(np.mean(per_example))
+
+    def save(self, path) -> Path:
+        """Write the parameters and the architecture to ``path`` (a .npz file in the run
+        folder's parameter format); :func:`nnreg.load_network` reads it back."""
+        from nnreg.network_files import save_network
+
+        return save_network(self, path)
 
     def num_weights(self) -> int:
         """Total number of weights (biases not counted)."""

@@ -21,7 +21,7 @@ from nnreg.experiments.common import (
     train_configuration,
 )
 from nnreg.experiments.report import Report
-from nnreg.plots import legend_below, symmetric_bin_edges
+from nnreg.plots import legend_below, symmetric_bin_edges, weight_images_figure
 
 L1_LAMBDA = 20.0
 L1_LAMBDA_QUICK = 3.0
@@ -152,6 +152,11 @@ def run(
         figures=[
             ("histograms", "Layer 1 weights after training (log counts)", _histograms(runs)),
             ("sparsity", "Layer 1 sparsity and sign flips per epoch", _sparsity(runs)),
+            (
+                "first-layer-weights",
+                "Each hidden unit's input weights as an image: exact zeros in green",
+                weight_images_figure([(run_.label, run_.final_weights[0]) for run_ in runs]),
+            ),
         ],
     )
 

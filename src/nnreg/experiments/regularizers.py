@@ -22,6 +22,7 @@ from nnreg.experiments.common import (
     train_configuration,
 )
 from nnreg.experiments.report import Report
+from nnreg.plots import weight_images_figure
 from nnreg.regularizers import L1, L2, ElasticNet, NoRegularization
 
 BOOK = {
@@ -142,7 +143,15 @@ def run(
             ("Against the book", against_book),
             ("Settings", settings_text(runs, data)),
         ],
-        figures=[("summary", "Best test accuracy and training time", _figure(runs))],
+        figures=[
+            ("summary", "Best test accuracy and training time", _figure(runs)),
+            (
+                "first-layer-weights",
+                "Each hidden unit's input weights as an image, one panel per regularization: "
+                "exact zeros in green",
+                weight_images_figure([(run_.label, run_.final_weights[0]) for run_ in runs]),
+            ),
+        ],
     )
 
 
