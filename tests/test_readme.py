@@ -34,3 +34,13 @@ def test_readme_toolbox_example_builds_a_regularizer_that_trains():
     )
     assert history.last["test"]["activity_penalty"] > 0
     assert max(float((w**2).sum(axis=1).max()) for w in network.weights) <= 9 * (1 + 1e-12)
+
+
+def test_readme_notebook_example_runs_and_writes_a_run_folder(tmp_path, monkeypatch):
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    example = next(block for block in blocks if "nnreg.LivePlot()" in block)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(example, "README notebook example", "exec"), namespace)
+    assert (tmp_path / "runs" / "l1-notebook" / "summary.json").is_file()
+    assert namespace["same"].sizes == [64, 30, 10]

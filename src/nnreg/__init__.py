@@ -4,6 +4,13 @@ import importlib
 
 _HOMES = {
     "nnreg.activity": ["ActivityRegularizer"],
+    "nnreg.callbacks": [
+        "EarlyStopping",
+        "HalveLearningRate",
+        "LivePlot",
+        "ProgressBar",
+        "RunFolder",
+    ],
     "nnreg.combined": ["Combined"],
     "nnreg.constraints": ["MaxNorm"],
     "nnreg.datasets": ["Dataset", "load_digits", "make_dataset"],
@@ -12,6 +19,7 @@ _HOMES = {
     "nnreg.network": ["Network"],
     "nnreg.network_files": ["load_network"],
     "nnreg.plots": ["plot"],
+    "nnreg.notebook": ["show"],
     "nnreg.optimizers": ["SGD", "MomentumSGD", "Optimizer", "make_optimizer"],
     "nnreg.regularizers": [
         "L1",
@@ -58,6 +66,11 @@ __all__ = [
     "MaxNorm",
     "Callback",
     "CostMonitor",
+    "EarlyStopping",
+    "HalveLearningRate",
+    "LivePlot",
+    "ProgressBar",
+    "RunFolder",
     "Dataset",
     "DecoupledWeightDecay",
     "ElasticNet",
@@ -69,6 +82,7 @@ __all__ = [
     "Network",
     "load_network",
     "plot",
+    "show",
     "NoRegularization",
     "Optimizer",
     "Regularizer",

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import math
 import os
 import signal
 import sys
@@ -25,12 +24,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from nnreg.activations import ACTIVATIONS
+from nnreg.callbacks import epoch_line
 from nnreg.costs import COSTS
 from nnreg.experiments import EXPERIMENTS
 from nnreg.experiments import SUMMARIES as EXPERIMENT_SUMMARIES
 from nnreg.initializers import INITIALIZERS
 from nnreg.network import DTYPES
 from nnreg.regularizers import FORMULAS, REGULARIZERS
+from nnreg.text import readable
 from nnreg.training import Callback, StopFlag, TrainingDiverged, TrainingInterrupted
 
 DOCTOR_REGULARIZERS = ("l2", "l1", "elastic-net", "none")
@@ -468,21 +469,8 @@ class EpochPrinter(Callback):
             return
         if self.first_epoch is None:
             self.first_epoch = record["epoch"]
-        epoch = f"epoch {record['epoch']:>3}/{self.first_epoch - 1 + self.epochs}"
-        if "training" not in record:  # diverged inside the epoch: nothing was measured
-            self.progress.console.print(f"{epoch}  diverged")
-            return
-        train = record["training"]
-        parts = [
-            epoch,
-            f"cost {readable(train['total_cost'])} = C₀ {readable(train['data_cost'])}"
-            f" + penalty {readable(train['penalty'])}",
-            f"train {train['accuracy']:.2%}",
-        ]
-        if "validation" in record:
-            parts.append(f"val {record['validation']['accuracy']:.2%}")
-        parts.append(f"zeros {record['weights']['fraction_zero']:.1%}")
-        self.progress.console.print("  ".join(parts))
+        line = epoch_line(record, self.first_epoch - 1 + self.epochs)
+        self.progress.console.print(line, soft_wrap=True)
 
 
 def print_summary(summary: dict, folder: Path) -> None:
@@ -981,19 +969,6 @@ def table_number(value, spec: str) -> str:
     if value is None:
         return "—"
     return readable(value) if spec == ".4f" else format(value, spec)
-
-
-def readable(value, places: int = 4) -> str:
-    """A cost for people: ``places`` decimals in the usual range, and 4 significant digits
-    with an exponent for huge or tiny magnitudes (a diverging run's cost of 4.3e+16, not
-    seventeen digits), "nan" and "inf" as such."""
-    if value is None:
-        return "—"
-    if not math.isfinite(value):
-        return str(value)
-    if value != 0 and not 10**-places <= abs(value) < 1e5:
-        return f"{value:.4g}"
-    return f"{value:.{places}f}"
 
 
 def _seconds(value) -> str:

@@ -181,7 +181,7 @@ def legend_below(axes, columns: int = 1) -> None:
         )
 
 
-def _readable_log_axis(axes) -> None:
+def readable_log_axis(axes) -> None:
     """Log-scale labels at 1, 2 and 5 of each decade, written as plain numbers."""
     axes.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     axes.yaxis.set_minor_formatter(NullFormatter())
@@ -325,7 +325,7 @@ def weights_figure(runs: list[Run]) -> Figure:
             pad = 10 ** (0.08 * max(np.log10(high / low), 1.0))
             axes.set_ylim(low / pad, high * pad)
             if high / low < 1e6:  # else (a diverged run) the default decades
-                _readable_log_axis(axes)
+                readable_log_axis(axes)
         _epoch_axis(axes, runs, start=0)
         legend_below(axes)
     figure.suptitle("Weight size per layer against 1/√n (dashed)")
@@ -434,7 +434,7 @@ def gradient_share_figure(runs: list[Run]) -> Figure:
         axes.set(title=f"layer {layer + 1}", yscale="log", ylabel="‖∂penalty/∂W‖ / ‖∂C₀/∂W‖")
         low, high = axes.get_ylim()
         if high / low < 1e6:
-            _readable_log_axis(axes)
+            readable_log_axis(axes)
         _epoch_axis(axes, runs)
         if len(runs) > 1:
             legend_below(axes)

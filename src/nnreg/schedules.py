@@ -30,7 +30,7 @@ class PlateauWatcher(Callback):
 
     def __init__(
         self,
-        optimizer: Optimizer,
+        optimizer: Optimizer | None,
         early_stopping_n: int | None = None,
         halve_after_n: int | None = None,
         folder: Path | None = None,
@@ -41,7 +41,9 @@ class PlateauWatcher(Callback):
         self.halve_after_n = halve_after_n
         self.folder = None if folder is None else Path(folder)
         self.data_set = data_set
-        self.initial_learning_rate = optimizer.learning_rate
+        if optimizer is None and halve_after_n:
+            raise ValueError("halving η needs the optimizer whose learning rate it halves")
+        self.initial_learning_rate = None if optimizer is None else optimizer.learning_rate
         self.best_accuracy = -np.inf
         self.best_epoch = 0
         self.last_halving_epoch = 0
@@ -90,7 +92,8 @@ class PlateauWatcher(Callback):
             self.last_halving_epoch = epoch
             if self.optimizer.learning_rate < self.initial_learning_rate * SMALLEST_FRACTION:
                 self.stop(f"η fell below η₀/128 = {self.initial_learning_rate / 128:g}")
-        record["learning_rate"] = self.optimizer.learning_rate
+        if self.optimizer is not None:
+            record["learning_rate"] = self.optimizer.learning_rate
         if self.stop_training:
             record["stopped"] = self.reason
 

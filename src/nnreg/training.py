@@ -407,6 +407,7 @@ def train(
     state: TrainingState | None = None,
     history: History | None = None,
     stop: StopFlag | None = None,
+    progress: bool | str = False,
 ) -> History:
     """Train ``network`` in place by mini-batch SGD; return the per-epoch :class:`History`.
 
@@ -438,6 +439,10 @@ def train(
         When its ``requested`` becomes true, training stops after the current step:
         callbacks' ``on_interrupt`` run (e.g. a checkpoint is written) and
         :class:`TrainingInterrupted` is raised.
+    progress : bool or "epochs"
+        Show a progress bar (in a terminal, or one output updated in place in a notebook);
+        ``"epochs"`` also prints a line per epoch. See :mod:`nnreg.callbacks` for more
+        (early stopping, η halving, a live figure in a notebook).
 
     Raises
     ------
@@ -489,6 +494,10 @@ def train(
         kernels.start_if_worth(epochs * n_examples * kernels.GATHER_SAVING_PER_ROW)
     monitors = list(default_monitors() if monitors is None else monitors)
     callbacks = list(callbacks)
+    if progress:
+        from nnreg.callbacks import ProgressBar
+
+        callbacks.append(ProgressBar(epoch_lines=progress == "epochs"))
     context = EpochContext(network, regularizer, n, {"training": training, **evaluation})
     steps_per_epoch = -(-n_examples // batch_size)
     report_every = max(1, steps_per_epoch // 40)
@@ -496,6 +505,11 @@ def train(
     problem = unstable_decay(optimizer, regularizer, network.num_layers, n)
     if problem:
         warnings.warn(problem[0].upper() + problem[1:], UnstableDecayWarning, stacklevel=2)
+    for callback in callbacks:
+        bind = getattr(callback, "bind", None)
+        if bind is not None:  # a callback that needs to know the run (e.g. RunFolder)
+            bind(network, optimizer, regularizer, state, training, evaluation, batch_size,
+                 epochs, n)  # fmt: skip
     for callback in callbacks:
         callback.on_train_begin(epochs, steps_per_epoch)
 
