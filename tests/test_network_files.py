@@ -71,3 +71,22 @@ def test_an_architecture_that_does_not_fit_the_arrays_is_refused(tmp_path):
     np.savez(path, **arrays)
     with pytest.raises(ValueError, match="do not fit its architecture"):
         nnreg.load_network(path)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"dtype": "int8"}, "is not float64 or float32"),
+        ({"activation": "swish"}, "not a network nnreg can build"),
+        ({"cost": "hinge"}, "not a network nnreg can build"),
+    ],
+)
+def test_an_architecture_nnreg_cannot_build_is_named(tmp_path, change, message):
+    path = nnreg.Network([64, 12, 10], rng=0).save(tmp_path / "net.npz")
+    with np.load(path) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    architecture = {**json.loads(str(arrays["architecture"])), **change}
+    arrays["architecture"] = np.array(json.dumps(architecture))
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=message):
+        nnreg.load_network(path)

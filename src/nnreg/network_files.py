@@ -110,6 +110,10 @@ def _check_shapes(path: Path, weights, biases, sizes) -> None:
 
 
 def _built(network_class, path: Path, weights, biases, architecture: dict) -> Network:
+    if architecture.get("dtype") not in ("float64", "float32"):
+        raise ValueError(
+            f"{path}: its dtype {architecture.get('dtype')!r} is not float64 or float32"
+        )
     try:
         network = network_class.from_parameters(
             [np.asarray(w, dtype=architecture["dtype"]) for w in weights],
