@@ -11,6 +11,7 @@ import pytest
 BENCH = Path(__file__).parents[1] / "bench"
 
 
+@pytest.mark.slow
 def test_benchmark_suite_runs_and_implementations_agree(mnist_folder, tmp_path):
     environment = {**os.environ, "NNREG_DATA": str(mnist_folder.parent)}
     result = subprocess.run(

@@ -115,7 +115,10 @@ def test_a_huge_cost_prints_in_a_few_characters(tmp_path):
     assert not re.search(r"\d{12}", result.stdout), result.stdout
 
 
-@pytest.mark.parametrize("delay", [0.1, 0.3, 1.0])
+@pytest.mark.parametrize(
+    "delay",
+    [pytest.param(0.1, marks=pytest.mark.slow), 0.3, pytest.param(1.0, marks=pytest.mark.slow)],
+)
 def test_ctrl_c_at_any_moment_of_start_up_stops_without_a_traceback(tmp_path, delay):
     process = subprocess.Popen(
         [sys.executable, "-m", "nnreg", "train", "--data", "digits", "--out", str(tmp_path / "r")],

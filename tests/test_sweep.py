@@ -85,6 +85,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_sweep_on_a_dask_scheduler_and_worker_started_as_separate_processes(tmp_path):
     pytest.importorskip("dask.distributed", reason="the dask extra is not installed")
     dask = Path(sys.executable).with_name("dask")
@@ -214,6 +215,7 @@ def test_bad_sweep_input_is_a_clear_error_with_exit_2(arguments, message, tmp_pa
     assert "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_an_unreachable_scheduler_fails_fast_with_exit_2(tmp_path):
     pytest.importorskip("dask.distributed", reason="the dask extra is not installed")
     started = time.monotonic()

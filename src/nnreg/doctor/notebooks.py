@@ -66,17 +66,20 @@ def read_notebook(path: Path, everything: bool = False) -> NotebookSource:
 
 
 def _cells(path: Path) -> list[dict]:
-    """The notebook's cells: with nbformat when it is installed (it also upgrades old
-    notebook versions), else read as the JSON a notebook is."""
+    """The notebook's cells, read as the JSON a notebook is — leniently, as an editor does
+    (a missing metadata entry is no reason to refuse the code); a notebook older than
+    format 4 is upgraded by nbformat when it is installed."""
     try:
-        import nbformat
-    except ImportError:
-        nbformat = None
-    try:
-        if nbformat is not None:
-            return nbformat.read(str(path), as_version=4)["cells"]
-        return json.loads(path.read_text(encoding="utf-8"))["cells"]
-    except Exception as error:  # noqa: BLE001 - nbformat raises many kinds of error
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+        if notebook.get("nbformat", 4) < 4:
+            import nbformat
+
+            notebook = nbformat.reads(json.dumps(notebook), as_version=4)
+        cells = notebook["cells"]
+        if not isinstance(cells, list):
+            raise ValueError("its cells are not a list")
+        return cells
+    except Exception as error:  # noqa: BLE001 - JSON, nbformat and key errors alike
         raise NotebookError(
             f"{path} is not a readable notebook ({type(error).__name__}: {error})"
         ) from None
