@@ -916,14 +916,19 @@ def print_sweep(result, figures) -> None:
             soft_wrap=True,
         )
     if result.resumed:
+        one = len(result.resumed) == 1
         console.print(
-            f"{len(result.resumed)} interrupted cells resumed from their checkpoints: "
-            + ", ".join(result.resumed)
+            f"{counted(len(result.resumed), 'interrupted cell')} resumed from "
+            f"{'its checkpoint' if one else 'their checkpoints'}: " + ", ".join(result.resumed),
+            soft_wrap=True,
         )
     if result.extended:
+        one = len(result.extended) == 1
         console.print(
-            f"{len(result.extended)} cells continued from their checkpoints to more epochs: "
-            + ", ".join(result.extended)
+            f"{counted(len(result.extended), 'cell')} continued from "
+            f"{'its checkpoint' if one else 'their checkpoints'} to more epochs: "
+            + ", ".join(result.extended),
+            soft_wrap=True,
         )
     for name, reason in result.failed.items():
         console.print(f"[bold red]failed[/] {escape(name)}: {escape(reason)}", soft_wrap=True)
