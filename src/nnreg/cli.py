@@ -275,20 +275,23 @@ def main() -> None:
     help="Continue the run in this folder from its last checkpoint, with its own settings "
     "(no other option but --quiet may be given); the result equals an uninterrupted run's.",
 )
+@click.option(
+    "--snapshots",
+    is_flag=True,
+    help="Keep every epoch's parameters (snapshots/epoch-0001.npz…) to look at the weights "
+    "of any epoch later, e.g. in nnreg board.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar or per-epoch lines.")
 def train(
     out: Path | None,
     quiet: bool,
     resume: Path | None,
-    lmbda,
-    l2_lmbda,
-    mirrors,
-    dropout,
+    snapshots: bool,
     **options,
 ) -> None:
     """Train a network and write a run folder (config, per-epoch metrics, parameters,
     a checkpoint after every epoch)."""
-    from nnreg.session import TrainSettings, resume_training, run_training
+    from nnreg.session import resume_training, run_training
 
     ctx = click.get_current_context()
     if resume is not None:
@@ -300,20 +303,16 @@ def train(
             soft_wrap=True,
         )
         sys.exit(EXIT_USAGE)
-    settings = TrainSettings(
-        mirrors=list(mirrors) or None,
-        lmbda=lmbda[0] if len(lmbda) == 1 else lmbda,
-        l2_lmbda=None if l2_lmbda is None else (l2_lmbda[0] if len(l2_lmbda) == 1 else l2_lmbda),
-        dropout=dropout[0] if len(dropout) == 1 else dropout,
-        **options,
-    )
+    settings = train_settings(**options)
     stop = StopFlag()
     try:
         with EpochPrinter(quiet) as printer, stop_on_signals(stop), warnings_shown():
             if resume is not None:
                 result = resume_training(resume, [printer], printer.download_progress, stop)
             else:
-                result = run_training(settings, out, [printer], printer.download_progress, stop)
+                result = run_training(
+                    settings, out, [printer], printer.download_progress, stop, snapshots
+                )
     except TrainingInterrupted as error:
         errors.print(
             f"[bold yellow]Interrupted[/] by {stop.reason}: the current step finished and a "
@@ -329,6 +328,22 @@ def train(
         errors.print(f"[bold red]Training diverged:[/] {escape(str(error))}", soft_wrap=True)
         sys.exit(EXIT_DIVERGED)
     print_summary(result.summary, result.folder)
+
+
+def train_settings(lmbda, l2_lmbda, mirrors, dropout, **options):
+    """The settings ``nnreg train``'s parsed options ask for (one value where one is given)."""
+    from nnreg.session import TrainSettings
+
+    def single(values):
+        return values if values is None or len(values) != 1 else values[0]
+
+    return TrainSettings(
+        mirrors=list(mirrors) or None,
+        lmbda=single(lmbda),
+        l2_lmbda=single(l2_lmbda),
+        dropout=single(dropout),
+        **options,
+    )
 
 
 @contextlib.contextmanager
@@ -611,6 +626,75 @@ class RunProgress:
                 progress.advance(self.task, steps)
 
         return Bar()
+
+
+@main.command(short_help="A live web view of run folders; start and stop runs from it.")
+@click.argument("runs_dir", default="runs", type=Folder(), metavar="[RUNS_DIR]")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; anything but this machine's loopback lets others see your "
+    "runs and start training on it.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="Port (0: any free one).",
+)
+def board(runs_dir: Path, host: str, port: int) -> None:
+    """Serve a live view of every run folder under RUNS_DIR (default: runs): the runs with
+    their status, one run's curves as it trains (cost split, accuracy, per-layer RMS against
+    1/√n_in, zeros, sign flips, gradient share) and its weights at any epoch, several runs
+    compared, and a form that starts, stops and resumes runs. Needs nnreg[board]."""
+    try:
+        import nnreg.board as web
+        from nnreg.board.app import create_app  # noqa: F401 - the extra's libraries
+    except ImportError as error:
+        errors.print(
+            f"[bold red]Error:[/] nnreg board needs the board extra ({escape(str(error))}): "
+            'pip install "nnreg[board]"',
+            soft_wrap=True,
+        )
+        sys.exit(EXIT_USAGE)
+    if runs_dir.exists() and not runs_dir.is_dir():
+        errors.print(
+            f"[bold red]Error:[/] RUNS_DIR {escape(str(runs_dir))} is a file, not a folder"
+        )
+        sys.exit(EXIT_USAGE)
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        errors.print(
+            f"[bold red]Error:[/] cannot create RUNS_DIR {escape(str(runs_dir))}: "
+            f"{escape(error.strerror or str(error))}",
+            soft_wrap=True,
+        )
+        sys.exit(EXIT_USAGE)
+    if not web.is_loopback(host):
+        errors.print(
+            f"[yellow]Warning:[/] --host {escape(host)}: anyone who can reach this machine "
+            "can see these runs and start training on it (the board has no login). Use it "
+            "only on a network you trust.",
+            soft_wrap=True,
+        )
+
+    def ready(url: str) -> None:
+        console.print(
+            f"nnreg board: the runs under {escape(str(runs_dir))} at [bold]{url}[/] "
+            "(Ctrl-C to stop)",
+            soft_wrap=True,
+            highlight=False,
+        )
+
+    try:
+        web.serve(runs_dir, host, port, ready)
+    except web.BoardError as error:
+        errors.print(f"[bold red]Error:[/] {escape(str(error))}", soft_wrap=True)
+        sys.exit(EXIT_USAGE)
+    console.print("nnreg board stopped.", highlight=False)
 
 
 @main.command(short_help="Tell which regularization mistake your own code makes.")

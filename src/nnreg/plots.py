@@ -35,6 +35,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
+from nnreg.datasets.dataset import image_shape
 from nnreg.runs import RunFolderWarning, read_run
 
 DATA_SETS = ("training", "validation", "test")
@@ -444,13 +445,6 @@ def gradient_share_figure(runs: list[Run]) -> Figure:
 
 ZERO_COLOUR = (0.0, 0.75, 0.0, 1.0)
 """Exact zeros in the weight images: green, a colour the diverging map never takes."""
-
-
-def image_shape(inputs: int) -> tuple[int, int]:
-    """The picture a unit's input weights make: square when the inputs are (28×28 for
-    MNIST, 8×8 for the digits), else one row."""
-    side = int(round(inputs**0.5))
-    return (side, side) if side * side == inputs else (1, inputs)
 
 
 def weight_mosaic(weights: np.ndarray, gap: int = 1) -> np.ndarray:

@@ -10,7 +10,8 @@ A run folder holds
 * ``parameters.npz``: the parameters after the last epoch that did not diverge;
 * ``checkpoint.npz`` (and ``checkpoint.previous.npz``): everything needed to resume,
   written after every epoch;
-* ``summary.json``: the final result, written when the run ends.
+* ``summary.json``: the final result, written when the run ends;
+* ``snapshots/epoch-0001.npz``…: optional, every epoch's parameters (``--snapshots``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import contextlib
 import fcntl
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,12 @@ METRICS = "metrics.jsonl"
 PARAMETERS = "parameters.npz"
 INITIAL_PARAMETERS = "initial_parameters.npz"
 SUMMARY = "summary.json"
+SNAPSHOTS = "snapshots"
+
+
+def snapshot_path(folder: Path, epoch: int) -> Path:
+    """Where a run keeping snapshots saves its parameters after ``epoch``."""
+    return Path(folder) / SNAPSHOTS / f"epoch-{epoch:04d}.npz"
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -80,8 +88,10 @@ class RunFolderWriter(Callback):
         state=None,
         extra_state=dict,
         resumed_records: list[dict[str, Any]] | None = None,
+        snapshots: bool = False,
     ) -> None:
         self.folder = Path(folder)
+        self.snapshots = snapshots
         self.config = config
         self.network = network
         self.state = state
@@ -98,6 +108,9 @@ class RunFolderWriter(Callback):
             return
         create_run_folder(self.folder, self.config)
         save_parameters(self.folder / INITIAL_PARAMETERS, self.network.weights, self.network.biases)
+        if self.snapshots:
+            with self._writing():
+                (self.folder / SNAPSHOTS).mkdir(exist_ok=True)
 
     def on_epoch_end(self, record: dict[str, Any], network: Network) -> None:
         if not record.get("diverged"):
@@ -125,6 +138,10 @@ class RunFolderWriter(Callback):
         with self._writing():
             if parameters:
                 save_parameters(self.folder / PARAMETERS, network.weights, network.biases)
+                if self.snapshots and self.records:
+                    epoch = self.records[-1]["epoch"]
+                    path = snapshot_path(self.folder, epoch)
+                    save_parameters(path, network.weights, network.biases)
             if self.state is not None:
                 save_checkpoint(self.folder, network, self.state, self.records, self.extra_state())
 
@@ -187,15 +204,43 @@ def lock_run_folder(folder: Path, create: bool):
             f"cannot create the run folder {folder}: {error.strerror or error}; choose another "
             "--out folder"
         ) from None
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    if not _lock_soon(handle, fcntl.LOCK_EX):
         handle.close()
         raise ValueError(
             f"another nnreg process is training in {folder} right now: wait for it to finish, "
             "or choose another --out folder"
         ) from None
     return handle
+
+
+def _lock_soon(handle, kind: int, seconds: float = 0.5) -> bool:
+    """Take the lock, waiting up to ``seconds`` for a reader's brief look (see
+    :func:`is_training`); False when another process keeps it."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            fcntl.flock(handle, kind | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+
+
+def is_training(folder: Path) -> bool:
+    """Whether a process is training in ``folder`` right now (it holds the folder's lock).
+    Looks by taking a shared lock for an instant, never creating or writing a file."""
+    try:
+        fd = os.open(Path(folder) / LOCK, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a lock taken
+    return False
 
 
 class RunFolderWarning(UserWarning):

@@ -30,6 +30,7 @@ from nnreg.network import DTYPES, Network
 from nnreg.optimizers import make_optimizer
 from nnreg.regularizers import make_regularizer
 from nnreg.runs import (
+    SNAPSHOTS,
     SUMMARY,
     RunFolderWriter,
     read_config,
@@ -141,13 +142,18 @@ def run_training(
     callbacks: Iterable[Callback] = (),
     download_progress: Progress | None = None,
     stop: StopFlag | None = None,
+    snapshots: bool = False,
 ) -> RunResult:
     """Train as ``nnreg train`` does and write the run folder; returns folder, history, summary.
 
     With ``stop``, training can be interrupted between two steps: a checkpoint is written
-    and :class:`~nnreg.training.TrainingInterrupted` (with ``folder``) is raised."""
+    and :class:`~nnreg.training.TrainingInterrupted` (with ``folder``) is raised. With
+    ``snapshots``, every epoch's parameters are kept too (``snapshots/epoch-0001.npz``…), for
+    looking at the weights of any epoch later; a resumed run goes on keeping them."""
     folder = Path(out) if out is not None else default_run_folder(settings)
-    return _train(settings, folder, callbacks, download_progress, resume=False, stop=stop)
+    return _train(
+        settings, folder, callbacks, download_progress, resume=False, stop=stop, snapshots=snapshots
+    )
 
 
 def resume_training(
@@ -166,24 +172,18 @@ def resume_training(
         raise ValueError(
             f"{folder}/config.json does not hold nnreg train settings ({error})"
         ) from None
-    return _train(settings, folder, callbacks, download_progress, resume=True, stop=stop)
+    snapshots = (folder / SNAPSHOTS).is_dir()
+    return _train(
+        settings, folder, callbacks, download_progress, resume=True, stop=stop, snapshots=snapshots
+    )
 
 
 def _train(
-    settings, folder: Path, callbacks, download_progress, resume: bool, stop=None
+    settings, folder: Path, callbacks, download_progress, resume: bool, stop=None, snapshots=False
 ) -> RunResult:
     started = time.perf_counter()
     # Settings that need no data are checked first, so a typo never waits for a download.
-    optimizer = make_optimizer(settings.eta, settings.momentum)
-    regularizer = regularizer_for(settings)
-    check_int("expand", settings.expand, minimum=0, maximum=4, hint=": shifted copies per image")
-    check_int("epochs", settings.epochs, minimum=1, hint=": the number of passes over the data")
-    check_int("seed", settings.seed, minimum=0, hint=": seeds are whole numbers >= 0")
-    _check_network_fits(settings)
-    for name in ("early_stopping", "halve_eta_after"):
-        value = getattr(settings, name)
-        if value is not None:
-            check_int(name, value, minimum=1, hint=": a number of epochs without improvement")
+    optimizer, regularizer = check_settings(settings)
     datasets = load_data(settings.data, settings.data_dir, settings.mirrors, download_progress)
     watching = settings.early_stopping or settings.halve_eta_after
     if watching and "validation" not in datasets:
@@ -259,6 +259,7 @@ def _train(
                 **(watcher.state() if watcher else {}),
             },
             resumed_records=records,
+            snapshots=snapshots,
         )
         try:
             history = train(
@@ -292,6 +293,23 @@ def _train(
     summary["time"]["run"] = time.perf_counter() - started
     write_json(folder / SUMMARY, summary)
     return RunResult(folder, history, summary)
+
+
+def check_settings(settings: TrainSettings):
+    """Check every setting that needs no data (``ValueError`` naming the first wrong one, as
+    ``nnreg train`` reports it); returns the optimizer and regularizer they make."""
+    optimizer = make_optimizer(settings.eta, settings.momentum)
+    regularizer = regularizer_for(settings)
+    check_int("expand", settings.expand, minimum=0, maximum=4, hint=": shifted copies per image")
+    check_int("epochs", settings.epochs, minimum=1, hint=": the number of passes over the data")
+    check_int("batch_size", settings.batch_size, minimum=1, hint=": m is the mini-batch size")
+    check_int("seed", settings.seed, minimum=0, hint=": seeds are whole numbers >= 0")
+    _check_network_fits(settings)
+    for name in ("early_stopping", "halve_eta_after"):
+        value = getattr(settings, name)
+        if value is not None:
+            check_int(name, value, minimum=1, hint=": a number of epochs without improvement")
+    return optimizer, regularizer
 
 
 def _check_network_fits(settings: TrainSettings) -> None:

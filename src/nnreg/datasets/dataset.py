@@ -170,3 +170,10 @@ def _check_labels(labels: np.ndarray, num_outputs: int, name: str) -> np.ndarray
             f"{num_outputs} output units: make the last layer size at least {labels.max() + 1}"
         )
     return labels.astype(np.int64, copy=False)
+
+
+def image_shape(inputs: int) -> tuple[int, int]:
+    """The picture a unit's input weights make: square when the inputs are (28×28 for
+    MNIST, 8×8 for the digits), else one row."""
+    side = int(round(inputs**0.5))
+    return (side, side) if side * side == inputs else (1, inputs)

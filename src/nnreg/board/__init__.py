@@ -1,0 +1,96 @@
+"""``nnreg board``: a live web view of the run folders under one folder.
+
+A Starlette application (:mod:`nnreg.board.app`) served by uvicorn: the server reads run
+folders (:mod:`nnreg.board.folders`) and starts runs (:mod:`nnreg.board.launcher`); the page
+(``static/``, Chart.js shipped in the package: no network needed) only draws. Run folders
+stay the single source of truth: a run started in a terminal and one started from the page
+are the same thing, and both show up and update live.
+
+Needs the ``board`` extra: ``pip install "nnreg[board]"``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import signal
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+
+
+class BoardError(ValueError):
+    """The board cannot start as asked (the port is taken, the host is unknown…)."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach ``host``."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host``:``port`` (port 0: any free port)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as error:
+        raise BoardError(
+            f"--host {host}: not a host name or address of this machine ({error})"
+        ) from None
+    family, kind, protocol, _, address = infos[0]
+    sock = socket.socket(family, kind, protocol)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as error:
+        sock.close()
+        hint = ": give another --port, or --port 0 for any free one" if port else ""
+        raise BoardError(
+            f"cannot listen on {host}:{port} ({error.strerror or error}){hint}"
+        ) from None
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+
+
+def serve(
+    root: Path,
+    host: str = LOOPBACK,
+    port: int = 8765,
+    ready: Callable[[str], None] = print,
+    max_running: int | None = None,
+) -> None:
+    """Serve the board over ``root`` until Ctrl-C (or SIGTERM); ``ready(url)`` is called
+    once it listens. Runs started from the page are stopped cleanly (with a checkpoint)
+    when the board stops."""
+    import uvicorn
+
+    from nnreg.board.app import create_app
+
+    sock = bind(host, port)
+    app = create_app(root, max_running)
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2, lifespan="on")
+    server = uvicorn.Server(config)
+    ready(url_of(sock))
+    # uvicorn raises the stopping signal again once it is done: a Ctrl-C ends the board
+    # quietly instead of with a KeyboardInterrupt
+    previous = {number: signal.signal(number, _noted) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run(sockets=[sock])
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        sock.close()
+
+
+def _noted(signum, frame) -> None:
+    """The stop signal, once the server has stopped: nothing more to do."""

@@ -1,0 +1,202 @@
+"""The board's web application: JSON over HTTP for the page, server-sent events for what
+changes, the page's files from the package. It reads run folders (see
+:mod:`nnreg.board.folders`) and starts runs (:mod:`nnreg.board.launcher`); the page draws.
+
+Routes (a run is named by ``?run=``, its path under the board's folder):
+
+* ``GET /`` the page; ``GET /static/…`` its scripts and styles;
+* ``GET /api/runs`` every run with status and headline numbers;
+* ``GET /api/run?run=`` one run's config, status and metrics;
+* ``GET /api/weights?run=&epoch=`` its weights after an epoch (first layer, histograms);
+* ``GET /api/options`` the choices of the form, as ``nnreg train`` has them;
+* ``POST /api/runs`` start a run (JSON settings); ``POST /api/stop`` / ``POST /api/resume``
+  (``{"run": name}``);
+* ``GET /api/events`` (SSE) the runs list, each time it changes;
+* ``GET /api/run/events?run=`` (SSE) a run's new metrics records and status as they come.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Any
+
+import anyio
+from sse_starlette.sse import EventSourceResponse
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from nnreg.board.folders import RunIndex, UnknownRun
+from nnreg.board.launcher import DATA_SETS, FORM_OPTIONS, FormError, Launcher, Refused
+
+STATIC = Path(__file__).parent / "static"
+WATCH_SECONDS = 0.25
+"""How often the server looks at the run folders for what changed (the page is pushed)."""
+
+
+def create_app(root: Path, max_running: int | None = None) -> Starlette:
+    """The board over the run folders under ``root``."""
+    index = RunIndex(Path(root))
+    launcher = Launcher(index, **({} if max_running is None else {"max_running": max_running}))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        await anyio.to_thread.run_sync(launcher.shutdown)
+
+    def run_name(request: Request) -> str:
+        name = request.query_params.get("run")
+        try:
+            index.folder(name)
+        except UnknownRun:
+            raise HTTPException(404, f"no run called {name!r} here") from None
+        return name
+
+    def page(request: Request):
+        return FileResponse(STATIC / "index.html")
+
+    def runs(request: Request):
+        return JSONResponse(index.runs())
+
+    def run(request: Request):
+        name = run_name(request)
+        records, _ = index.records(name)
+        return JSONResponse(
+            _finite({**index.run(name), "config": index.config(name), "records": records})
+        )
+
+    def weights(request: Request):
+        name = run_name(request)
+        epoch = request.query_params.get("epoch")
+        if epoch is not None and not epoch.isdigit():
+            raise HTTPException(400, "epoch: give a whole number >= 0")
+        try:
+            return JSONResponse(index.weights(name, None if epoch is None else int(epoch)))
+        except KeyError:
+            kept = ", ".join(map(str, index.epochs_with_weights(name)))
+            raise HTTPException(404, f"no weights kept for epoch {epoch}: kept {kept}") from None
+        except (UnknownRun, ValueError) as error:
+            raise HTTPException(404, str(error)) from None
+
+    def options(request: Request):
+        from nnreg import cli
+
+        train = {param.name: param for param in cli.train.params}
+        return JSONResponse(
+            {
+                "fields": list(FORM_OPTIONS),
+                "data": list(DATA_SETS),
+                "reg": list(train["reg"].type.choices),
+                "activation": list(train["activation"].type.choices),
+                "defaults": {key: train[key].default for key in FORM_OPTIONS if key != "sizes"},
+                "running": launcher.running(),
+                "max_running": launcher.max_running,
+            }
+        )
+
+    async def start(request: Request):
+        form = await _json_body(request)
+        try:
+            name = await anyio.to_thread.run_sync(launcher.start, form)
+        except FormError as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
+        except Refused as error:
+            return JSONResponse({"error": str(error)}, status_code=409)
+        return JSONResponse({"run": name}, status_code=201)
+
+    def action(method):
+        async def endpoint(request: Request):
+            body = await _json_body(request)
+            name = body.get("run") if isinstance(body, dict) else None
+            try:
+                await anyio.to_thread.run_sync(method, name)
+            except UnknownRun:
+                raise HTTPException(404, f"no run called {name!r} here") from None
+            except Refused as error:
+                return JSONResponse({"error": str(error)}, status_code=409)
+            return JSONResponse({"run": name}, status_code=202)
+
+        return endpoint
+
+    async def runs_events(request: Request):
+        async def changes():
+            sent = None
+            while True:
+                listing = await anyio.to_thread.run_sync(index.runs)
+                text = json.dumps(_finite(listing))
+                if text != sent:
+                    sent = text
+                    yield {"event": "runs", "data": text}
+                await anyio.sleep(WATCH_SECONDS)
+
+        return EventSourceResponse(changes(), ping=15)
+
+    async def run_events(request: Request):
+        name = run_name(request)
+        start_at = request.headers.get("last-event-id") or request.query_params.get("from", "0")
+        if not start_at.isdigit():
+            raise HTTPException(400, "from: give a whole number >= 0")
+
+        async def changes():
+            read, sent = int(start_at), None
+            while True:
+                try:
+                    records, read_now = await anyio.to_thread.run_sync(index.records, name, read)
+                    status = await anyio.to_thread.run_sync(index.run, name)
+                except UnknownRun:
+                    return
+                if records:
+                    data = json.dumps(_finite({"from": read, "records": records}))
+                    yield {"event": "metrics", "id": str(read_now), "data": data}
+                read = read_now
+                text = json.dumps(_finite(status))
+                if text != sent:
+                    sent = text
+                    yield {"event": "run", "data": text}
+                await anyio.sleep(WATCH_SECONDS)
+
+        return EventSourceResponse(changes(), ping=15)
+
+    routes = [
+        Route("/", page),
+        Route("/api/runs", runs),
+        Route("/api/runs", start, methods=["POST"]),
+        Route("/api/run", run),
+        Route("/api/weights", weights),
+        Route("/api/options", options),
+        Route("/api/stop", action(launcher.stop), methods=["POST"]),
+        Route("/api/resume", action(launcher.resume), methods=["POST"]),
+        Route("/api/events", runs_events),
+        Route("/api/run/events", run_events),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _error})
+    app.state.index, app.state.launcher = index, launcher
+    return app
+
+
+async def _json_body(request: Request) -> Any:
+    try:
+        return json.loads(await request.body() or b"{}")
+    except ValueError:
+        raise HTTPException(400, "the request body is not JSON") from None
+
+
+async def _error(request: Request, error: HTTPException):
+    return JSONResponse({"error": error.detail}, status_code=error.status_code)
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: a diverged value is sent as null."""
+    if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value

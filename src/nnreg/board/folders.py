@@ -1,0 +1,336 @@
+"""The run folders under the board's folder: finding them, their status and headline numbers,
+their metrics as they grow, and their weights at an epoch.
+
+Only folders found under the root are ever read: a run is named by its path relative to the
+root (``l2`` or ``sweep/cells/l2-lmbda5``), and :meth:`RunIndex.folder` refuses any name it
+did not find there (``..``, absolute paths, links leading out), so no request can read a file
+elsewhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnreg.checkpoints import has_checkpoint, load_parameters
+from nnreg.datasets.dataset import image_shape
+from nnreg.runs import (
+    CONFIG,
+    INITIAL_PARAMETERS,
+    METRICS,
+    PARAMETERS,
+    SNAPSHOTS,
+    SUMMARY,
+    is_training,
+)
+
+LOG = "board.log"
+"""The output of a run started from the board (its errors included), kept in its folder."""
+
+SWEEP_GRID = "grid.json"
+MAX_DEPTH = 6
+MAX_RUNS = 5000
+HISTOGRAM_BINS = 41
+
+
+class UnknownRun(LookupError):
+    """No run folder of that name under the root."""
+
+
+@dataclass
+class _Tail:
+    """The last metrics record of a file, cached by the file's size and modification time."""
+
+    stamp: tuple[int, int] = (-1, -1)
+    last: dict[str, Any] | None = None
+
+
+@dataclass
+class RunIndex:
+    """The run folders under ``root``, scanned again at most every ``refresh`` seconds.
+
+    ``launched`` maps a run's name to the board's child process training it (see
+    :class:`~nnreg.board.launcher.Launcher`), so a run the board started is "running" from
+    the moment it starts, before its folder holds a config."""
+
+    root: Path
+    refresh: float = 0.5
+    launched: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root).resolve()
+        self._lock = threading.Lock()
+        self._scanned_at = -1.0
+        self._names: list[str] = []
+        self._sweeps: dict[str, str] = {}
+        self._tails: dict[str, _Tail] = {}
+
+    # --- finding runs -------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        """Every run's name, newest first (rescanned when older than ``refresh``)."""
+        with self._lock:
+            if time.monotonic() - self._scanned_at >= self.refresh:
+                self._names, self._sweeps = self._scan()
+                self._scanned_at = time.monotonic()
+            return list(self._names)
+
+    def rescan(self) -> None:
+        """Look at the folders again at the next question (a run was just started)."""
+        with self._lock:
+            self._scanned_at = -1.0
+
+    def _scan(self) -> tuple[list[str], dict[str, str]]:
+        found: list[tuple[float, str]] = []
+        sweeps: dict[str, str] = {}
+        for here, folders, files in os.walk(self.root):  # never follows links
+            path = Path(here)
+            depth = len(path.relative_to(self.root).parts)
+            name = path.relative_to(self.root).as_posix()
+            if (CONFIG in files or LOG in files) and path != self.root:
+                found.append((_modified(path), name))
+                if (path.parent.parent / SWEEP_GRID).is_file():
+                    sweeps[name] = path.parent.parent.relative_to(self.root).as_posix()
+                folders.clear()  # nothing but snapshots inside a run folder
+            elif depth >= MAX_DEPTH or len(found) >= MAX_RUNS:
+                folders.clear()
+            else:
+                folders[:] = sorted(f for f in folders if not f.startswith("."))
+        names = list(dict.fromkeys(name for _, name in sorted(found, reverse=True)))
+        return names, sweeps
+
+    def folder(self, name: Any) -> Path:
+        """The folder of the run called ``name``; :class:`UnknownRun` for anything else."""
+        if not isinstance(name, str) or name not in self.names():
+            raise UnknownRun(name)
+        path = (self.root / name).resolve()
+        if not path.is_relative_to(self.root) or path == self.root:
+            raise UnknownRun(name)
+        return path
+
+    # --- what the runs list shows ---------------------------------------------------------
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every run's settings, status and headline numbers (see :meth:`run`)."""
+        return [self.run(name) for name in self.names()]
+
+    def run(self, name: str) -> dict[str, Any]:
+        """One run: settings, status (starting, running, finished, interrupted, diverged or
+        failed), the error that ended it, epochs done, the last epoch's accuracies and
+        fraction of zero weights."""
+        folder = self.folder(name)
+        config = _json_or_none(folder / CONFIG)
+        settings = config.get("settings", {}) if isinstance(config, dict) else {}
+        summary = _json_or_none(folder / SUMMARY)
+        last = self._last_record(name, folder / METRICS)
+        status, error = self._status(name, folder, config, summary, last)
+        regularizer = config.get("regularizer", {}) if isinstance(config, dict) else {}
+        return {
+            "name": name,
+            "sweep": self._sweeps.get(name),
+            "status": status,
+            "error": error,
+            "checkpoint": has_checkpoint(folder),
+            "snapshots": (folder / SNAPSHOTS).is_dir(),
+            "launched": name in self.launched,
+            "modified": _modified(folder),
+            "epoch": last.get("epoch", 0) if last else 0,
+            "epochs": settings.get("epochs"),
+            "settings": {
+                key: settings.get(key)
+                for key in ("data", "sizes", "reg", "lmbda", "eta", "batch_size", "seed")
+            },
+            "regularizer": settings.get("reg")
+            or (regularizer.get("name") if isinstance(regularizer, dict) else None),
+            "training_set_size": config.get("training_set_size") if config else None,
+            "validation_accuracy": _accuracy(last, "validation"),
+            "test_accuracy": _accuracy(last, "test"),
+            "fraction_zero": ((last or {}).get("weights") or {}).get("fraction_zero"),
+            "stopped": summary.get("stopped") if isinstance(summary, dict) else None,
+        }
+
+    def _status(self, name, folder, config, summary, last) -> tuple[str, str | None]:
+        child = self.launched.get(name)
+        if child is not None and child.poll() is None:
+            return ("running" if config else "starting"), None
+        if config and summary is None and is_training(folder):
+            return "running", None
+        error = _last_error(folder / LOG) if child is None or child.returncode != 0 else None
+        if last and last.get("diverged"):
+            return "diverged", error
+        if isinstance(summary, dict):
+            return "finished", None
+        if not config:
+            return "failed", error or "the run stopped before it wrote its settings"
+        if error and not error.startswith("Interrupted"):
+            return "failed", error
+        return "interrupted", None
+
+    def _last_record(self, name: str, path: Path) -> dict[str, Any] | None:
+        tail = self._tails.setdefault(name, _Tail())
+        try:
+            info = path.stat()
+        except OSError:
+            return None
+        stamp = (info.st_size, info.st_mtime_ns)
+        if stamp != tail.stamp:
+            tail.stamp, tail.last = stamp, _last_line_record(path, info.st_size)
+        return tail.last
+
+    # --- one run in full ------------------------------------------------------------------
+
+    def config(self, name: str) -> dict[str, Any] | None:
+        return _json_or_none(self.folder(name) / CONFIG)
+
+    def records(self, name: str, start: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """The metrics records from the ``start``-th one on, and the number of records read
+        so far: only complete lines (a line being written is left for later)."""
+        path = self.folder(name) / METRICS
+        try:
+            text = path.read_bytes()
+        except OSError:
+            return [], start
+        lines = text[: text.rfind(b"\n") + 1].splitlines()
+        records = []
+        for line in lines[start:]:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+        return records, max(start, len(lines))
+
+    def epochs_with_weights(self, name: str) -> dict[int, Path]:
+        """The epochs whose parameters the run kept: 0 (the initial ones), every snapshot,
+        and else the last epoch (``parameters.npz``)."""
+        folder = self.folder(name)
+        kept: dict[int, Path] = {}
+        if (folder / INITIAL_PARAMETERS).is_file():
+            kept[0] = folder / INITIAL_PARAMETERS
+        snapshots = sorted((folder / SNAPSHOTS).glob("epoch-*.npz"))
+        for path in snapshots:
+            digits = path.stem.removeprefix("epoch-")
+            if digits.isdigit():
+                kept[int(digits)] = path
+        if not snapshots and (folder / PARAMETERS).is_file():
+            records, _ = self.records(name)
+            good = [r["epoch"] for r in records if not r.get("diverged") and "epoch" in r]
+            if good:
+                kept[good[-1]] = folder / PARAMETERS
+        return dict(sorted(kept.items()))
+
+    def weights(self, name: str, epoch: int | None = None) -> dict[str, Any]:
+        """The weights after ``epoch`` (the last kept one by default): the first layer as
+        images (float32, base64) and a histogram per layer, exact zeros counted apart."""
+        kept = self.epochs_with_weights(name)
+        if not kept:
+            raise UnknownRun(f"{name} kept no parameters yet")
+        if epoch is None:
+            epoch = max(kept)
+        if epoch not in kept:
+            raise KeyError(epoch)
+        weights, _ = load_parameters(kept[epoch])
+        first = np.asarray(weights[0])
+        return {
+            "epoch": epoch,
+            "epochs": list(kept),
+            "first_layer": {
+                "units": first.shape[0],
+                "inputs": first.shape[1],
+                "image": list(image_shape(first.shape[1])),
+                "values": _float32_base64(first),
+            },
+            "layers": [_histogram(np.asarray(w)) for w in weights],
+        }
+
+
+def _histogram(weights: np.ndarray) -> dict[str, Any]:
+    """Counts of the non-zero weights in equal bins over ±(largest magnitude), and the count
+    of weights exactly 0."""
+    values = weights.ravel()
+    zero = values == 0
+    largest = float(np.max(np.abs(values))) if values.size else 0.0
+    finite = np.isfinite(values)
+    if not np.isfinite(largest) or largest == 0:
+        largest = float(np.max(np.abs(values[finite]), initial=0.0)) or 1.0
+    counts, edges = np.histogram(values[~zero & finite], HISTOGRAM_BINS, (-largest, largest))
+    return {
+        "shape": list(weights.shape),
+        "edges": edges.tolist(),
+        "counts": counts.tolist(),
+        "zeros": int(zero.sum()),
+        "not_finite": int((~finite).sum()),
+    }
+
+
+def _float32_base64(values: np.ndarray) -> str:
+    """Little-endian float32, keeping every non-zero value non-zero (and every zero zero)."""
+    small = values.astype("<f4")
+    lost = (small == 0) & (values != 0)
+    small[lost] = np.copysign(np.float32(1e-45), values[lost])
+    return base64.b64encode(small.tobytes()).decode()
+
+
+def _accuracy(record: dict[str, Any] | None, part: str) -> float | None:
+    value = (record or {}).get(part)
+    return value.get("accuracy") if isinstance(value, dict) else None
+
+
+def _modified(folder: Path) -> float:
+    for name in (CONFIG, LOG):
+        try:
+            return (folder / name).stat().st_mtime
+        except OSError:
+            continue
+    return 0.0
+
+
+def _json_or_none(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _last_line_record(path: Path, size: int) -> dict[str, Any] | None:
+    """The last complete line of a metrics file, parsed (None when there is none)."""
+    chunk = 1 << 16
+    with open(path, "rb") as handle:
+        while True:
+            start = max(0, size - chunk)
+            handle.seek(start)
+            data = handle.read(size - start)
+            end = data.rfind(b"\n")
+            begin = data.rfind(b"\n", 0, max(end, 0))
+            if end < 0 or (begin < 0 and start > 0):
+                if start == 0:
+                    return None
+                chunk *= 4
+                continue
+            try:
+                record = json.loads(data[begin + 1 : end])
+            except ValueError:
+                return None
+            return record if isinstance(record, dict) else None
+
+
+def _last_error(path: Path) -> str | None:
+    """The last error line nnreg train printed into a board run's log."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    marks = ("Error:", "Training diverged:", "Interrupted", "Traceback", "nnreg: ")
+    for line in reversed(lines):
+        if line.startswith(marks):
+            return line.strip()
+    return None

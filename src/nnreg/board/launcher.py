@@ -1,0 +1,201 @@
+"""Runs started from the board: the form checked as ``nnreg train`` checks its options, then
+``nnreg train`` itself in a child process writing a new run folder under the root (so a run
+from the page and a run from a terminal are the same thing); stopped with the signal Ctrl-C
+sends (a clean interrupt: the current step ends and a checkpoint is written) and resumed
+with ``nnreg train --resume``.
+
+The child's output (its errors included) goes to ``board.log`` in its folder, where the
+board reads the error of a run that failed.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from nnreg.board.folders import LOG, RunIndex
+from nnreg.runs import CONFIG
+
+FORM_OPTIONS = {
+    "data": "--data",
+    "sizes": "--sizes",
+    "activation": "--activation",
+    "reg": "--reg",
+    "lmbda": "--lmbda",
+    "eta": "--eta",
+    "batch_size": "--batch-size",
+    "epochs": "--epochs",
+    "seed": "--seed",
+}
+"""The form's fields and the ``nnreg train`` options they give."""
+
+DATA_SETS = ("digits", "mnist", "fashion-mnist")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+MAX_RUNNING = 4
+
+
+class FormError(ValueError):
+    """A form input ``nnreg train`` would refuse; the message is the one it would print."""
+
+
+class Refused(RuntimeError):
+    """An action that cannot be done in the run's present state (stop a finished run…)."""
+
+
+def train_arguments(form: Any) -> list[str]:
+    """The ``nnreg train`` options a form asks for, checked with the rules and messages of
+    ``nnreg train`` (every setting that needs no data); :class:`FormError` otherwise."""
+    from nnreg import cli
+    from nnreg.session import check_settings
+
+    if not isinstance(form, dict):
+        raise FormError("the form must be a JSON object of nnreg train settings")
+    unknown = sorted(set(form) - set(FORM_OPTIONS) - {"name"})
+    if unknown:
+        raise FormError(f"unknown setting {unknown[0]!r}: give {', '.join(FORM_OPTIONS)}")
+    data = str(form.get("data", "digits")).strip().lower()
+    if data not in DATA_SETS:
+        raise FormError(f"Invalid value for '--data': choose {', '.join(DATA_SETS)}")
+    arguments = []
+    for key, option in FORM_OPTIONS.items():
+        value = form.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise FormError(f"Invalid value for '{option}': give a number or text, not {value!r}")
+        arguments += [option, str(value).strip()]
+    try:
+        context = cli.train.make_context("nnreg train", list(arguments))
+    except click.ClickException as error:
+        raise FormError(error.format_message()) from None
+    parsed = {
+        key: value
+        for key, value in context.params.items()
+        if key not in ("out", "quiet", "resume", "snapshots")
+    }
+    try:
+        check_settings(cli.train_settings(**parsed))
+    except ValueError as error:
+        raise FormError(cli.with_option_name(str(error))) from None
+    return arguments
+
+
+class Launcher:
+    """The board's child processes, one per run it started or resumed."""
+
+    def __init__(self, index: RunIndex, max_running: int = MAX_RUNNING) -> None:
+        self.index = index
+        self.max_running = max_running
+        self.children: dict[str, subprocess.Popen] = index.launched
+        self.stopping: set[str] = set()
+        self._lock = threading.Lock()
+
+    def running(self) -> list[str]:
+        return [name for name, child in self.children.items() if child.poll() is None]
+
+    def start(self, form: Any) -> str:
+        """Check the form and start ``nnreg train`` into a new folder; the run's name."""
+        arguments = train_arguments(form)
+        name = self._new_name(form.get("name"), form.get("reg") or "l2")
+        with self._lock:
+            self._check_room()
+            folder = self.index.root / name
+            try:
+                folder.mkdir(parents=True)
+            except FileExistsError:
+                raise FormError(
+                    f"a folder called {name} exists already: choose another name"
+                ) from None
+            except OSError as error:
+                raise FormError(f"cannot create the run folder {name}: {error.strerror}") from None
+            command = ["train", "--quiet", "--snapshots", "--out", str(folder), *arguments]
+            self._spawn(name, folder, command)
+        return name
+
+    def resume(self, name: str) -> None:
+        """Continue an interrupted run from its checkpoint."""
+        with self._lock:
+            run = self.index.run(name)
+            if run["status"] != "interrupted":
+                raise Refused(f"{name} is {run['status']}: only an interrupted run can resume")
+            self._check_room()
+            folder = self.index.folder(name)
+            self._spawn(name, folder, ["train", "--quiet", "--resume", str(folder)])
+
+    def stop(self, name: str) -> None:
+        """Ask the run's child process to stop after its current step (a checkpoint is
+        written), as Ctrl-C does."""
+        with self._lock:
+            self.index.folder(name)  # UnknownRun for a name that is not a run
+            child = self.children.get(name)
+            if child is None or child.poll() is not None:
+                status = self.index.run(name)["status"]
+                if status == "running":
+                    raise Refused(
+                        f"{name} was started in another process (a terminal?): stop it there"
+                    )
+                raise Refused(f"{name} is {status}, not running")
+            if name not in self.stopping:
+                self.stopping.add(name)
+                child.send_signal(signal.SIGINT)
+
+    def shutdown(self, seconds: float = 20.0) -> None:
+        """Stop every run still going, cleanly (each writes a checkpoint), when the board
+        stops; a run that does not stop in time is stopped at once."""
+        live = [child for child in self.children.values() if child.poll() is None]
+        for child in live:
+            child.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + seconds
+        for child in live:
+            try:
+                child.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+    def _spawn(self, name: str, folder: Path, command: list[str]) -> None:
+        log = open(folder / LOG, "ab")  # noqa: SIM115 - the child holds it
+        try:
+            self.children[name] = subprocess.Popen(
+                [sys.executable, "-m", "nnreg", *command],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C in the board's terminal: the board stops it
+            )
+        finally:
+            log.close()
+        self.stopping.discard(name)
+        self.index.rescan()
+
+    def _check_room(self) -> None:
+        if len(self.running()) >= self.max_running:
+            raise Refused(
+                f"{self.max_running} runs are going already: stop one, or wait for one to end"
+            )
+
+    def _new_name(self, asked: Any, reg: str) -> str:
+        if asked is None or (isinstance(asked, str) and not asked.strip()):
+            stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{str(reg).strip().lower()}"
+            name, suffix = stem, 1
+            while (self.index.root / name).exists():
+                suffix += 1
+                name = f"{stem}-{suffix}"
+            return name
+        if not isinstance(asked, str) or not NAME.fullmatch(asked.strip()):
+            raise FormError(
+                "Invalid value for 'name': use letters, digits, '.', '_' and '-' (up to 100, "
+                "starting with a letter or digit), e.g. l1-proximal-lmbda5"
+            )
+        name = asked.strip()
+        if (self.index.root / name / CONFIG).exists() or (self.index.root / name).exists():
+            raise FormError(f"a folder called {name} exists already: choose another name")
+        return name

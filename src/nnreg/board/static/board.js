@@ -1,0 +1,724 @@
+// nnreg board: the page draws what the server reads from run folders and pushes as they change.
+"use strict";
+
+const main = document.getElementById("main");
+const liveDot = document.getElementById("live");
+const SETS = { training: "#1f77b4", validation: "#ff7f0e", test: "#2ca02c" };
+const LAYERS = ["#6a3d9a", "#e66101", "#008837", "#0571b0", "#ca0020", "#8c510a"];
+const RUNS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+const ZERO = [0, 191, 0];
+const selected = new Set();
+let leaving = [];
+
+// ---- small helpers ------------------------------------------------------------------------
+
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "text") node.textContent = value;
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined) node.append(child);
+  }
+  return node;
+}
+
+function percent(value, digits = 1) {
+  return value === null || value === undefined ? "—" : `${(100 * value).toFixed(digits)} %`;
+}
+
+function number(value) {
+  if (value === null || value === undefined) return "—";
+  if (Array.isArray(value)) return value.map(number).join(",");
+  if (typeof value !== "number") return String(value);
+  if (value === 0) return "0";
+  const size = Math.abs(value);
+  return size >= 1e5 || size < 1e-3 ? value.toExponential(2) : String(+value.toPrecision(4));
+}
+
+function runLink(name) {
+  return `#/run/${encodeURIComponent(name)}`;
+}
+
+async function getJSON(url, options) {
+  const response = await fetch(url, options);
+  const body = await response.json().catch(() => ({ error: response.statusText }));
+  if (!response.ok) throw new Error(body.error || response.statusText);
+  return body;
+}
+
+function setLive(on, text) {
+  liveDot.classList.toggle("off", !on);
+  liveDot.textContent = text || (on ? "live" : "reconnecting…");
+}
+
+function listen(url, handlers) {
+  const source = new EventSource(url);
+  source.onopen = () => setLive(true);
+  source.onerror = () => setLive(false);
+  for (const [event, handler] of Object.entries(handlers)) {
+    source.addEventListener(event, (message) => handler(JSON.parse(message.data)));
+  }
+  leaving.push(() => source.close());
+  return source;
+}
+
+function badge(status) {
+  return el("span", { class: `badge ${status}`, text: status, "data-status": status });
+}
+
+function runLabel(run, full = false) {
+  const s = run.settings || {};
+  const reg = run.regularizer || s.reg || "?";
+  const name = full ? run.name : run.name.split("/").pop();
+  const missing = [name.includes(reg) ? null : reg, /lmbda|lambda|λ/.test(name) ? null : `λ=${number(s.lmbda)}`].filter(Boolean);
+  return missing.length ? `${name} (${missing.join(" ")})` : name;
+}
+
+// ---- charts -------------------------------------------------------------------------------
+
+function lineChart(canvas, { y = "", log = false, percentAxis = false, xTitle = "epoch", xLog = false, y2 = null } = {}) {
+  const scales = {
+    x: {
+      type: xLog ? "logarithmic" : "linear",
+      title: { display: true, text: xTitle },
+      ticks: xLog ? {} : { precision: 0 },
+    },
+    y: {
+      type: log ? "logarithmic" : "linear",
+      title: { display: Boolean(y), text: y },
+      ticks: percentAxis ? { callback: (v) => `${v} %` } : {},
+    },
+  };
+  if (y2) {
+    scales.y2 = { type: "linear", position: "right", title: { display: true, text: y2 }, grid: { drawOnChartArea: false } };
+  }
+  const chart = new Chart(canvas, {
+    type: "line",
+    data: { datasets: [] },
+    options: {
+      animation: false,
+      maintainAspectRatio: false,
+      parsing: false,
+      spanGaps: false,
+      interaction: { mode: "nearest", intersect: false },
+      scales,
+      plugins: {
+        legend: { position: "bottom", labels: { boxWidth: 22, boxHeight: 2, font: { size: 11 } } },
+        tooltip: { callbacks: { label: (c) => `${c.dataset.label}: ${number(c.parsed.y)}` } },
+      },
+    },
+  });
+  leaving.push(() => chart.destroy());
+  return chart;
+}
+
+function series(label, colour, points, extra = {}) {
+  const marked = points.length <= 40;
+  return {
+    label,
+    data: points,
+    borderColor: colour,
+    backgroundColor: colour,
+    borderWidth: 1.8,
+    pointRadius: points.length <= 3 ? 4 : marked ? 2 : 0,
+    pointHoverRadius: 4,
+    ...extra,
+  };
+}
+
+function points(records, value) {
+  return records.map((r) => ({ x: r.epoch, y: finiteOrNull(value(r)) }));
+}
+
+function finiteOrNull(value) {
+  return typeof value === "number" && Number.isFinite(value) ? value : null;
+}
+
+function positiveOrNull(value) {
+  return typeof value === "number" && value > 0 && Number.isFinite(value) ? value : null;
+}
+
+function draw(chart, datasets, lastEpoch) {
+  chart.data.datasets = datasets;
+  if (lastEpoch) {
+    chart.options.scales.x.min = lastEpoch > 1 ? 1 : 0;
+    chart.options.scales.x.max = lastEpoch;
+  }
+  chart.update("none");
+}
+
+function panel(title, explanation, { wide = false } = {}) {
+  const canvas = el("canvas");
+  const node = el("section", { class: wide ? "panel wide" : "panel" },
+    el("h3", { text: title }), el("p", { text: explanation }), el("div", { class: "plot" }, canvas));
+  return { node, canvas };
+}
+
+const parts = (records) => Object.keys(SETS).filter((p) => records.some((r) => r[p]));
+const layerCount = (records) => Math.max(0, ...records.map((r) => (r.weights?.layers || []).length));
+
+const RUN_CHARTS = [
+  {
+    title: "Cost, split",
+    text: "Data cost C₀ per data set (solid) and the penalty (dashed; the same for every set): a growing total cost can be the penalty growing while C₀ falls.",
+    options: { y: "cost", log: false },
+    datasets: (records) => [
+      ...parts(records).map((p) => series(`C₀ ${p}`, SETS[p], points(records, (r) => r[p]?.data_cost))),
+      series("penalty", "#444", points(records, (r) => r.training?.penalty ?? r.validation?.penalty), { borderDash: [6, 4] }),
+    ],
+  },
+  {
+    title: "Accuracy",
+    text: "Fraction classified correctly, per data set.",
+    options: { y: "accuracy", percentAxis: true },
+    datasets: (records) => parts(records).map((p) => series(p, SETS[p], points(records, (r) => 100 * r[p]?.accuracy))),
+  },
+  {
+    title: "Weight size per layer",
+    text: "RMS of each layer's weights (solid) against its initial scale 1/√n_in (dotted), and of all weights against 1/√N (black).",
+    options: { y: "RMS (log scale)", log: true },
+    datasets: (records) => {
+      const list = [];
+      for (let i = 0; i < layerCount(records); i++) {
+        const colour = LAYERS[i % LAYERS.length];
+        list.push(series(`layer ${i + 1}`, colour, points(records, (r) => positiveOrNull(r.weights?.layers?.[i]?.rms))));
+        list.push(series(`1/√n_in, layer ${i + 1}`, colour, points(records, (r) => r.weights?.layers?.[i]?.reference_rms), { borderDash: [2, 3], pointRadius: 0 }));
+      }
+      list.push(series("all weights", "#222", points(records, (r) => positiveOrNull(r.weights?.rms))));
+      list.push(series("1/√N", "#222", points(records, (r) => r.weights?.reference_rms), { borderDash: [2, 3], pointRadius: 0 }));
+      return list;
+    },
+  },
+  {
+    title: "Exact zeros",
+    text: "Share of each layer's weights that are exactly 0 (L1's proximal and cumulative rules make them; the subgradient rule and L2 do not).",
+    options: { y: "weights = 0", percentAxis: true },
+    datasets: (records) => [
+      ...Array.from({ length: layerCount(records) }, (_, i) =>
+        series(`layer ${i + 1}`, LAYERS[i % LAYERS.length], points(records, (r) => 100 * r.weights?.layers?.[i]?.fraction_zero))),
+      series("all weights", "#222", points(records, (r) => 100 * r.weights?.fraction_zero)),
+    ],
+  },
+  {
+    title: "Sign flips",
+    text: "Weights whose sign changed during the epoch: L1's subgradient rule keeps flipping small weights across 0.",
+    options: { y: "weights per epoch" },
+    datasets: (records) => Array.from({ length: layerCount(records) }, (_, i) =>
+      series(`layer ${i + 1}`, LAYERS[i % LAYERS.length], points(records, (r) => r.weights?.layers?.[i]?.sign_flips))),
+  },
+  {
+    title: "Gradient share",
+    text: "Norm of the penalty's gradient ÷ norm of the data cost's gradient, per layer (first training block): how hard the regularizer pulls next to the data.",
+    options: { y: "ratio (log scale)", log: true },
+    datasets: (records) => {
+      const count = Math.max(0, ...records.map((r) => (r.gradient_share || []).length));
+      return Array.from({ length: count }, (_, i) =>
+        series(`layer ${i + 1}`, LAYERS[i % LAYERS.length], points(records, (r) => positiveOrNull(r.gradient_share?.[i]?.ratio))));
+    },
+  },
+];
+
+// ---- the weights: first layer as images, histograms -------------------------------------
+
+const RDBU = ["#053061", "#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7", "#fddbc7", "#f4a582", "#d6604d", "#b2182b", "#67001f"]
+  .map((hex) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)));
+
+function colourOf(value, largest) {
+  if (value === 0) return ZERO;
+  if (!Number.isFinite(value)) return [0, 0, 0];
+  const t = Math.min(1, Math.max(0, (value / largest + 1) / 2)) * (RDBU.length - 1);
+  const i = Math.min(RDBU.length - 2, Math.floor(t));
+  const f = t - i;
+  return RDBU[i].map((c, k) => Math.round(c + f * (RDBU[i + 1][k] - c)));
+}
+
+function decodeFloat32(text) {
+  const bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+  return new Float32Array(bytes.buffer);
+}
+
+function drawTiles(canvas, first) {
+  const values = decodeFloat32(first.values);
+  const [height, width] = first.image;
+  const units = first.units;
+  const columns = height > 1 ? Math.ceil(Math.sqrt(units)) : 1;
+  const rows = Math.ceil(units / columns);
+  let largest = 0;
+  for (const v of values) if (Number.isFinite(v)) largest = Math.max(largest, Math.abs(v));
+  largest = largest || 1;
+  // every unit's image side by side at one pixel per weight, then each scaled into its tile
+  const strip = new ImageData(width * units, height);
+  for (let u = 0; u < units; u++) {
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const colour = colourOf(values[u * first.inputs + y * width + x], largest);
+        strip.data.set([...colour, 255], 4 * (y * width * units + u * width + x));
+      }
+    }
+  }
+  const source = el("canvas", { width: width * units, height });
+  source.getContext("2d").putImageData(strip, 0, 0);
+  const gap = 3;
+  const scale = Math.max(1, Math.min(10, Math.floor((640 - gap * columns) / (columns * width))));
+  const tileHeight = Math.max(scale * height, height > 1 ? 0 : 6);
+  canvas.width = columns * (scale * width + gap) - gap;
+  canvas.height = rows * (tileHeight + gap) - gap;
+  const context = canvas.getContext("2d");
+  context.fillStyle = "#b8b8b8";
+  context.fillRect(0, 0, canvas.width, canvas.height);
+  context.imageSmoothingEnabled = false;
+  for (let u = 0; u < units; u++) {
+    const left = (u % columns) * (scale * width + gap);
+    const top = Math.floor(u / columns) * (tileHeight + gap);
+    context.drawImage(source, u * width, 0, width, height, left, top, scale * width, tileHeight);
+  }
+  return largest;
+}
+
+function colourBar(largest, zeros, total) {
+  const bar = el("canvas", { class: "bar", width: 180, height: 12 });
+  const context = bar.getContext("2d");
+  for (let x = 0; x < 180; x++) {
+    context.fillStyle = `rgb(${colourOf(((x + 0.5) / 180) * 2 * largest - largest, largest).join(",")})`;
+    context.fillRect(x, 0, 1, 12);
+  }
+  return el("div", { class: "colourbar" },
+    el("span", { text: "colour: weight, one scale for all units" }),
+    bar,
+    el("div", { class: "ends" }, el("span", { text: number(-largest) }), el("span", { text: "0" }), el("span", { text: number(largest) })),
+    el("span", {}, el("i", { class: "swatch", style: `background: rgb(${ZERO.join(",")})` }),
+      `exactly 0: ${zeros} of ${total} (${percent(zeros / total)})`));
+}
+
+function histogram(canvas, layer, index) {
+  const centres = layer.edges.slice(0, -1).map((e, i) => number((e + layer.edges[i + 1]) / 2));
+  const middle = Math.floor(layer.counts.length / 2);
+  const zeros = layer.counts.map((_, i) => (i === middle ? layer.zeros : 0));
+  const chart = new Chart(canvas, {
+    type: "bar",
+    data: {
+      labels: centres,
+      datasets: [
+        { label: "weights ≠ 0", data: layer.counts, backgroundColor: LAYERS[index % LAYERS.length], barPercentage: 1, categoryPercentage: 1 },
+        { label: "exactly 0", data: zeros, backgroundColor: `rgb(${ZERO.join(",")})`, barPercentage: 1, categoryPercentage: 1 },
+      ],
+    },
+    options: {
+      animation: false,
+      maintainAspectRatio: false,
+      scales: { x: { stacked: true, ticks: { maxTicksLimit: 7, maxRotation: 0 }, title: { display: true, text: "weight" } }, y: { stacked: true, title: { display: true, text: "count" } } },
+      plugins: { legend: { position: "bottom", labels: { boxWidth: 12, font: { size: 11 } } } },
+    },
+  });
+  leaving.push(() => chart.destroy());
+  return chart;
+}
+
+function weightsSection(name) {
+  const slider = el("input", { type: "range", min: 0, max: 0, value: 0, step: 1, "aria-label": "epoch" });
+  const label = el("strong", { text: "" });
+  const kept = el("span", { class: "muted" });
+  const tiles = el("canvas", { class: "tiles" });
+  const bar = el("div");
+  const histograms = el("div", { class: "charts" });
+  const message = el("p", { class: "hint" });
+  const node = el("section", { class: "panel wide", id: "weights" },
+    el("h3", { text: "Weights at an epoch" }),
+    el("p", { text: "First layer: one tile per hidden unit, its input weights as an image (red > 0, blue < 0, green exactly 0). Below: each layer's weights as a histogram, exact zeros stacked in green." }),
+    el("div", { class: "weights-head" }, el("span", { text: "epoch" }), slider, label, kept),
+    message,
+    el("div", { class: "tiles-row" }, tiles, bar),
+    histograms);
+  let epochs = [];
+  let charts = [];
+  let shown = null;
+
+  async function load(epoch) {
+    let data;
+    try {
+      data = await getJSON(`/api/weights?run=${encodeURIComponent(name)}${epoch === undefined ? "" : `&epoch=${epoch}`}`);
+    } catch (error) {
+      message.textContent = `No weights to show yet (${error.message}).`;
+      return;
+    }
+    message.textContent = data.epochs.length <= 2
+      ? "This run kept the initial and the last weights only; runs started here (or with nnreg train --snapshots) keep every epoch's."
+      : "";
+    epochs = data.epochs;
+    slider.max = epochs.length - 1;
+    slider.value = epochs.indexOf(data.epoch);
+    label.textContent = String(data.epoch);
+    kept.textContent = `(${epochs.length} kept)`;
+    shown = data.epoch;
+    const largest = drawTiles(tiles, data.first_layer);
+    const first = data.layers[0];
+    const total = first.shape[0] * first.shape[1];
+    bar.replaceChildren(colourBar(largest, first.zeros, total));
+    charts.forEach((c) => c.destroy());
+    charts = [];
+    histograms.replaceChildren();
+    data.layers.forEach((layer, i) => {
+      const count = layer.shape[0] * layer.shape[1];
+      const p = panel(`Layer ${i + 1}: ${layer.shape[1]} → ${layer.shape[0]} units`,
+        `${count} weights; exactly 0: ${layer.zeros} (${percent(layer.zeros / count)})${layer.not_finite ? `; not finite: ${layer.not_finite}` : ""}`);
+      histograms.append(p.node);
+      charts.push(histogram(p.canvas, layer, i));
+    });
+  }
+
+  slider.addEventListener("input", () => {
+    label.textContent = String(epochs[slider.value]);
+  });
+  slider.addEventListener("change", () => load(epochs[slider.value]));
+  return {
+    node,
+    load,
+    // a new epoch arrived: follow it when the latest epoch is shown (or nothing yet)
+    refresh: () => {
+      if (shown === null || shown === epochs[epochs.length - 1]) load();
+    },
+  };
+}
+
+// ---- views --------------------------------------------------------------------------------
+
+function showRuns() {
+  const body = el("tbody");
+  const compare = el("button", { class: "primary", onclick: () => { location.hash = `#/compare?runs=${[...selected].map(encodeURIComponent).join(",")}`; } });
+  const table = el("table", { class: "runs" },
+    el("thead", {}, el("tr", {},
+      el("th", {}), el("th", { text: "Run" }), el("th", { text: "Status" }), el("th", { text: "Data" }),
+      el("th", { text: "Sizes" }), el("th", { text: "Regularizer" }), el("th", { class: "number", text: "λ" }),
+      el("th", { class: "number", text: "η" }), el("th", { class: "number", text: "m" }),
+      el("th", { class: "number", text: "Epoch" }), el("th", { class: "number", text: "Validation" }),
+      el("th", { class: "number", text: "Test" }), el("th", { class: "number", text: "Zero weights" }))),
+    body);
+  const empty = el("div", { class: "empty" });
+  const updateCompare = () => {
+    compare.textContent = `Compare selected (${selected.size})`;
+    compare.disabled = selected.size < 2;
+  };
+  main.replaceChildren(
+    el("h1", { text: "Runs" }),
+    el("p", { class: "hint", text: "Every run folder under the board's folder, sweeps' cells included; new runs and new epochs appear by themselves. Accuracies are the last epoch's." }),
+    el("div", { class: "toolbar" }, compare, el("a", { class: "button", href: "#/new", text: "New run…" })),
+    table, empty);
+  updateCompare();
+
+  function row(run) {
+    const box = el("input", { type: "checkbox", "aria-label": `select ${run.name}`, checked: selected.has(run.name) });
+    box.addEventListener("change", () => {
+      if (box.checked) selected.add(run.name);
+      else selected.delete(run.name);
+      updateCompare();
+    });
+    const s = run.settings || {};
+    const shownName = run.sweep ? run.name.slice(run.sweep.length + 1).replace(/^cells\//, "") : run.name;
+    return el("tr", { "data-run": run.name },
+      el("td", {}, box),
+      el("td", { class: "name" }, el("a", { href: runLink(run.name), text: shownName })),
+      el("td", {}, badge(run.status)),
+      el("td", { text: s.data ?? "—" }),
+      el("td", { text: s.sizes ? s.sizes.join("·") : "—" }),
+      el("td", { text: run.regularizer ?? s.reg ?? "—" }),
+      el("td", { class: "number", text: number(s.lmbda) }),
+      el("td", { class: "number", text: number(s.eta) }),
+      el("td", { class: "number", text: number(s.batch_size) }),
+      el("td", { class: "number", text: run.epochs ? `${run.epoch} / ${run.epochs}` : String(run.epoch) }),
+      el("td", { class: "number", text: percent(run.validation_accuracy) }),
+      el("td", { class: "number", text: percent(run.test_accuracy) }),
+      el("td", { class: "number", text: percent(run.fraction_zero) }));
+  }
+
+  function render(runs) {
+    const names = new Set(runs.map((r) => r.name));
+    for (const name of [...selected]) if (!names.has(name)) selected.delete(name);
+    updateCompare();
+    const rows = [];
+    const sweepsShown = new Set();
+    for (const run of runs) {
+      if (!run.sweep) {
+        rows.push(row(run));
+        continue;
+      }
+      if (sweepsShown.has(run.sweep)) continue;
+      sweepsShown.add(run.sweep);
+      const cells = runs.filter((r) => r.sweep === run.sweep).sort(byRegularizerAndLambda);
+      const pick = el("button", { class: "small", text: "select all", onclick: () => { cells.forEach((c) => selected.add(c.name)); render(runs); } });
+      const compareCells = el("a", { class: "button small", href: `#/compare?runs=${cells.map((c) => encodeURIComponent(c.name)).join(",")}`, text: "compare its cells" });
+      rows.push(el("tr", { class: "sweep" }, el("td", {}), el("td", { colspan: 12 }, `sweep ${run.sweep} · ${cells.length} cells `, pick, " ", compareCells)));
+      cells.forEach((cell) => rows.push(row(cell)));
+    }
+    body.replaceChildren(...rows);
+    table.hidden = runs.length === 0;
+    empty.hidden = runs.length > 0;
+    empty.replaceChildren("No runs here yet. Start one with ", el("a", { href: "#/new", text: "New run" }),
+      ", or in a terminal: ", el("code", { text: "nnreg train --out RUNS_DIR/my-run" }), " — it shows up here as it trains.");
+  }
+
+  listen("/api/events", { runs: render });
+}
+
+async function showRun(name) {
+  let run;
+  try {
+    run = await getJSON(`/api/run?run=${encodeURIComponent(name)}`);
+  } catch (error) {
+    main.replaceChildren(el("h1", { text: "No such run" }), el("p", { class: "error", text: error.message }), el("a", { href: "#/", text: "← all runs" }));
+    return;
+  }
+  const records = run.records;
+  const status = el("span");
+  const progress = el("span", { class: "muted" });
+  const stop = el("button", { class: "danger", text: "Stop", onclick: () => act("stop") });
+  const resume = el("button", { class: "primary", text: "Resume", onclick: () => act("resume") });
+  const problem = el("div", { class: "error", hidden: true, role: "alert" });
+  const note = el("div", { class: "note", hidden: true });
+  const settings = el("div", { class: "settings" });
+  const charts = el("div", { class: "charts" });
+  const waiting = el("p", { class: "hint" });
+  const weights = weightsSection(name);
+  main.replaceChildren(
+    el("p", {}, el("a", { href: "#/", text: "← all runs" })),
+    el("h1", {}, el("span", { text: name }), status, progress),
+    settings,
+    el("div", { class: "toolbar" }, stop, resume),
+    problem, note, waiting, charts, el("h2", { text: "Weights" }), weights.node);
+
+  const config = run.config || {};
+  const s = config.settings || {};
+  const items = [
+    ["data", s.data], ["sizes", s.sizes ? s.sizes.join(", ") : null], ["activation", s.activation],
+    ["cost", s.cost], ["regularizer", config.regularizer?.name ?? s.reg], ["λ", number(s.lmbda)],
+    ["n (λ/n)", config.training_set_size], ["η", number(s.eta)], ["m", s.batch_size],
+    ["momentum", s.momentum ? number(s.momentum) : null], ["seed", s.seed],
+  ].filter(([, v]) => v !== null && v !== undefined);
+  settings.replaceChildren(...items.map(([k, v]) => el("span", {}, `${k} `, el("b", { text: String(v) }))));
+
+  const drawn = RUN_CHARTS.map((spec) => {
+    const p = panel(spec.title, spec.text);
+    charts.append(p.node);
+    return { spec, chart: lineChart(p.canvas, spec.options) };
+  });
+  const redraw = () => {
+    const last = Math.max(s.epochs || 0, ...records.map((r) => r.epoch));
+    drawn.forEach(({ spec, chart }) => draw(chart, spec.datasets(records), last));
+    waiting.textContent = records.length ? "" : "Waiting for the first epoch to end…";
+  };
+
+  function update(info) {
+    status.replaceChildren(badge(info.status));
+    progress.textContent = info.epochs ? `epoch ${info.epoch} / ${info.epochs}` : `epoch ${info.epoch}`;
+    progress.dataset.epoch = info.epoch;
+    stop.hidden = !(info.launched && (info.status === "running" || info.status === "starting"));
+    resume.hidden = info.status !== "interrupted";
+    problem.hidden = !info.error || info.status === "interrupted";
+    problem.textContent = info.error || "";
+    if (info.status === "interrupted") {
+      note.hidden = false;
+      note.textContent = info.checkpoint
+        ? `Interrupted with a checkpoint after epoch ${info.epoch}: Resume continues from it, and ends exactly as an uninterrupted run would.`
+        : "Interrupted before its first checkpoint: Resume trains it again from its initial weights (the same result).";
+    } else if (info.status === "running" && !info.launched) {
+      note.hidden = false;
+      note.textContent = "Training in another process (a terminal, a sweep): stop it there.";
+    } else {
+      note.hidden = true;
+    }
+  }
+
+  async function act(what) {
+    stop.disabled = resume.disabled = true;
+    try {
+      await getJSON(`/api/${what}`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ run: name }) });
+      if (what === "stop") stop.textContent = "Stopping…";
+    } catch (error) {
+      problem.hidden = false;
+      problem.textContent = error.message;
+    } finally {
+      setTimeout(() => { stop.disabled = resume.disabled = false; stop.textContent = "Stop"; }, what === "stop" ? 3000 : 500);
+    }
+  }
+
+  update(run);
+  redraw();
+  weights.load();
+  listen(`/api/run/events?run=${encodeURIComponent(name)}&from=${records.length}`, {
+    metrics: (message) => {
+      records.splice(message.from, records.length - message.from, ...message.records);
+      redraw();
+      weights.refresh();
+    },
+    run: update,
+  });
+}
+
+async function showCompare(names) {
+  main.replaceChildren(el("p", {}, el("a", { href: "#/", text: "← all runs" })), el("h1", { text: "Compare runs" }));
+  if (names.length < 2) {
+    main.append(el("div", { class: "empty" }, "Tick two or more runs on the ", el("a", { href: "#/", text: "Runs" }),
+      " page (a sweep's “select all” takes its cells) and press Compare."));
+    return;
+  }
+  const runs = [];
+  for (const name of names) {
+    try {
+      runs.push(await getJSON(`/api/run?run=${encodeURIComponent(name)}`));
+    } catch (error) {
+      main.append(el("p", { class: "error", text: `${name}: ${error.message}` }));
+    }
+  }
+  runs.sort(byRegularizerAndLambda);
+  const labels = runs.map((r) => r.name);
+  const short = uniqueLabels(runs);
+  main.append(el("div", { class: "chips" }, runs.map((r, i) =>
+    el("a", { class: "chip", href: runLink(r.name) }, el("i", { style: `background:${RUNS[i % RUNS.length]}` }), el("span", { text: short[i] }), badge(r.status)))));
+  const charts = el("div", { class: "charts" });
+  main.append(charts);
+  const part = (r) => (r.records.some((x) => x.validation) ? "validation" : "test");
+  const specs = [
+    ["Accuracy", "On the validation data (the test data where a run has none).", { y: "accuracy", percentAxis: true }, (r) => (x) => 100 * x[part(r)]?.accuracy],
+    ["Data cost C₀", "On the validation data: the penalty left out, so runs with different λ compare fairly.", { y: "C₀" }, (r) => (x) => x[part(r)]?.data_cost],
+    ["Penalty", "The regularization term of the cost (its own λ and n in each run).", { y: "penalty" }, () => (x) => x.training?.penalty],
+    ["Weight size", "RMS of all weights (log scale).", { y: "RMS", log: true }, () => (x) => positiveOrNull(x.weights?.rms)],
+    ["Exact zeros", "Share of all weights that are exactly 0.", { y: "weights = 0", percentAxis: true }, () => (x) => 100 * x.weights?.fraction_zero],
+    ["Sign flips", "Weights whose sign changed during the epoch, all layers.", { y: "weights per epoch" }, () => (x) => x.weights?.sign_flips],
+  ];
+  const drawn = specs.map(([title, text, options, value]) => {
+    const p = panel(title, text);
+    charts.append(p.node);
+    const chart = lineChart(p.canvas, options);
+    chart.options.plugins.legend.display = runs.length <= 4; // else the chips above say which colour is which
+    return { chart, value };
+  });
+  const lambdaPanel = panel("Against λ", "Each run's last epoch: accuracy (solid, left axis) and exact zeros (dashed, right axis), per regularizer.", { wide: true });
+  let lambdaChart = null;
+  const redraw = () => {
+    const last = Math.max(...runs.map((r) => Math.max(r.epochs || 0, ...r.records.map((x) => x.epoch))));
+    drawn.forEach(({ chart, value }) => draw(chart, runs.map((r, i) => series(short[i], RUNS[i % RUNS.length], points(r.records, value(r)))), last));
+    const lambdas = new Set(runs.map((r) => JSON.stringify(r.settings?.lmbda)));
+    if (lambdas.size >= 2 && runs.every((r) => typeof r.settings?.lmbda === "number")) {
+      if (!lambdaChart) {
+        charts.prepend(lambdaPanel.node);
+        const xLog = runs.every((r) => r.settings.lmbda > 0);
+        lambdaChart = lineChart(lambdaPanel.canvas, { y: "accuracy", percentAxis: true, xTitle: xLog ? "λ (log scale)" : "λ", xLog, y2: "weights = 0 (%)" });
+      }
+      draw(lambdaChart, lambdaSeries(runs, part));
+    }
+  };
+  redraw();
+  runs.forEach((r, i) => {
+    listen(`/api/run/events?run=${encodeURIComponent(labels[i])}&from=${r.records.length}`, {
+      metrics: (message) => {
+        r.records.splice(message.from, r.records.length - message.from, ...message.records);
+        redraw();
+      },
+      run: (info) => Object.assign(r, info, { records: r.records }),
+    });
+  });
+}
+
+function uniqueLabels(runs) {
+  const labels = runs.map((r) => runLabel(r));
+  return labels.map((label, i) => (labels.indexOf(label) === labels.lastIndexOf(label) ? label : runLabel(runs[i], true)));
+}
+
+function byRegularizerAndLambda(a, b) {
+  const reg = (r) => r.regularizer || r.settings?.reg || "";
+  const lambda = (r) => (typeof r.settings?.lmbda === "number" ? r.settings.lmbda : 0);
+  return reg(a).localeCompare(reg(b)) || lambda(a) - lambda(b) || a.name.localeCompare(b.name);
+}
+
+function lambdaSeries(runs, part) {
+  const groups = {};
+  for (const r of runs) {
+    const last = r.records[r.records.length - 1];
+    if (!last) continue;
+    const reg = r.regularizer || r.settings?.reg || "?";
+    (groups[reg] ||= []).push({ x: r.settings.lmbda, accuracy: 100 * last[part(r)]?.accuracy, zero: 100 * last.weights?.fraction_zero });
+  }
+  const list = [];
+  Object.entries(groups).forEach(([reg, rows], i) => {
+    rows.sort((a, b) => a.x - b.x);
+    const colour = RUNS[i % RUNS.length];
+    list.push(series(`${reg}: accuracy`, colour, rows.map((p) => ({ x: p.x, y: finiteOrNull(p.accuracy) })), { pointRadius: 4 }));
+    list.push(series(`${reg}: zeros`, colour, rows.map((p) => ({ x: p.x, y: finiteOrNull(p.zero) })), { yAxisID: "y2", borderDash: [6, 4], pointRadius: 4, pointStyle: "rectRot" }));
+  });
+  return list;
+}
+
+async function showNew() {
+  main.replaceChildren(el("h1", { text: "New run" }));
+  let options;
+  try {
+    options = await getJSON("/api/options");
+  } catch (error) {
+    main.append(el("p", { class: "error", text: error.message }));
+    return;
+  }
+  const d = options.defaults;
+  const choice = (name, values, value) => el("select", { name }, values.map((v) => el("option", { value: v, text: v, selected: v === value })));
+  const field = (label, input, help) => el("label", {}, label, input, help ? el("small", { text: help }) : null);
+  const input = (name, value, extra = {}) => el("input", { name, value: value ?? "", ...extra });
+  const error = el("div", { class: "error", hidden: true, role: "alert" });
+  const submit = el("button", { class: "primary", type: "submit", text: "Start training" });
+  const form = el("form", { class: "play", novalidate: true },
+    el("div", { class: "fields" },
+      field("Data", choice("data", options.data, d.data), "digits: 8×8, offline; MNIST is downloaded once"),
+      field("Sizes", input("sizes", "", { placeholder: "e.g. 64,100,10" }), "units per layer, input first; empty: inputs,30,classes"),
+      field("Hidden activation", choice("activation", options.activation, d.activation)),
+      field("Regularizer", choice("reg", options.reg, d.reg), "l1 is the book's subgradient rule"),
+      field("λ", input("lmbda", d.lmbda), "divided by n, the training-set size"),
+      field("η", input("eta", d.eta), "learning rate"),
+      field("Mini-batch size m", input("batch_size", d.batch_size)),
+      field("Epochs", input("epochs", d.epochs)),
+      field("Seed", input("seed", d.seed)),
+      field("Run folder name", input("name", "", { placeholder: "e.g. l1-lmbda5" }), "a new folder under the board's folder; empty: date-time-regularizer")),
+    el("div", { class: "actions" }, submit, el("span", { class: "muted", text: `Runs nnreg train --snapshots in its own process (${options.running.length} of at most ${options.max_running} going now).` })),
+    error);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    submit.disabled = true;
+    const values = Object.fromEntries(new FormData(form).entries());
+    try {
+      const started = await getJSON("/api/runs", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(values) });
+      location.hash = runLink(started.run);
+    } catch (problem) {
+      error.hidden = false;
+      error.textContent = problem.message;
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  main.append(el("p", { class: "hint", text: "The same engine and checks as nnreg train; the run appears in the list and can be stopped (with a checkpoint) and resumed." }), form);
+}
+
+// ---- routing ------------------------------------------------------------------------------
+
+function route() {
+  leaving.forEach((close) => close());
+  leaving = [];
+  setLive(false, "connecting…");
+  const hash = location.hash || "#/";
+  const [path, query] = hash.slice(1).split("?");
+  const view = path.startsWith("/run/") ? "runs" : path.slice(1) || "runs";
+  document.querySelectorAll("header nav a").forEach((a) => a.classList.toggle("active", a.dataset.view === view));
+  if (path.startsWith("/run/")) return showRun(decodeURIComponent(path.slice(5)));
+  if (path === "/compare") {
+    const given = (query || "").startsWith("runs=") ? query.slice(5).split(",").filter(Boolean) : [];
+    const list = given.length ? given.map(decodeURIComponent) : [...selected];
+    return showCompare(list);
+  }
+  if (path === "/new") {
+    setLive(false, "");
+    return showNew();
+  }
+  return showRuns();
+}
+
+window.addEventListener("hashchange", route);
+route();

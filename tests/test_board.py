@@ -1,0 +1,470 @@
+"""nnreg board's server, without a browser: what it reads from run folders (checked against
+the files themselves), what it refuses, and the live parts (server-sent events, runs started
+from the API, a run from another terminal), on a real server where it matters."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import signal
+import subprocess
+import sys
+import threading
+import urllib.parse
+
+import numpy as np
+import pytest
+
+pytest.importorskip("starlette", reason="the board extra is not installed")
+pytest.importorskip("uvicorn", reason="the board extra is not installed")
+pytest.importorskip("sse_starlette", reason="the board extra is not installed")
+httpx = pytest.importorskip("httpx2", reason="httpx2 (test extra) is not installed")
+
+from board_server import board, get_json, make_run, post_json, wait_for  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
+from starlette.testclient import TestClient  # noqa: E402
+
+from nnreg.board.app import create_app  # noqa: E402
+from nnreg.board.folders import LOG  # noqa: E402
+from nnreg.checkpoints import has_checkpoint, load_parameters  # noqa: E402
+from nnreg.cli import main as cli_main  # noqa: E402
+from nnreg.runs import lock_run_folder, read_run, snapshot_path  # noqa: E402
+from nnreg.session import TrainSettings, resume_training, run_training  # noqa: E402
+from nnreg.training import Callback, StopFlag, TrainingDiverged, TrainingInterrupted  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("board")
+    run_training(TrainSettings(hidden=10, epochs=3, reg="l2", lmbda=1.0), root / "l2")
+    run_training(
+        TrainSettings(hidden=10, epochs=3, reg="l1-proximal", lmbda=3.0),
+        root / "sparse" / "l1",
+        snapshots=True,
+    )
+    return root
+
+
+@pytest.fixture
+def client(two_runs):
+    with TestClient(create_app(two_runs)) as client:
+        yield client
+
+
+def test_the_runs_list_holds_every_run_with_its_last_epochs_numbers(client, two_runs):
+    runs = {run["name"]: run for run in client.get("/api/runs").json()}
+    assert set(runs) == {"l2", "sparse/l1"}
+    for name, run in runs.items():
+        written = read_run(two_runs / name)
+        last = written["metrics"][-1]
+        assert run["status"] == "finished" and run["epoch"] == run["epochs"] == 3
+        assert run["validation_accuracy"] == last["validation"]["accuracy"]
+        assert run["test_accuracy"] == last["test"]["accuracy"]
+        assert run["fraction_zero"] == last["weights"]["fraction_zero"]
+        assert run["settings"]["reg"] == written["config"]["settings"]["reg"]
+    assert runs["sparse/l1"]["fraction_zero"] > 0  # proximal L1 makes exact zeros
+    assert runs["sparse/l1"]["snapshots"] and not runs["l2"]["snapshots"]
+
+
+def test_one_run_is_its_config_and_every_metrics_record(client, two_runs):
+    run = client.get("/api/run", params={"run": "sparse/l1"}).json()
+    written = read_run(two_runs / "sparse/l1")
+    assert run["records"] == written["metrics"]
+    assert run["config"] == written["config"]
+
+
+@pytest.mark.parametrize("epoch", [0, 1, 3])
+def test_weights_at_an_epoch_are_the_kept_parameters(client, two_runs, epoch):
+    folder = two_runs / "sparse/l1"
+    path = folder / "initial_parameters.npz" if epoch == 0 else snapshot_path(folder, epoch)
+    weights, _ = load_parameters(path)
+    shown = client.get("/api/weights", params={"run": "sparse/l1", "epoch": epoch}).json()
+    assert shown["epochs"] == [0, 1, 2, 3]
+    first = shown["first_layer"]
+    assert (first["units"], first["inputs"], first["image"]) == (10, 64, [8, 8])
+    values = np.frombuffer(base64.b64decode(first["values"]), "<f4").reshape(10, 64)
+    np.testing.assert_array_equal(values, weights[0].astype(np.float32))
+    np.testing.assert_array_equal(values == 0, weights[0] == 0)  # zeros exactly where they are
+    for layer, w in zip(shown["layers"], weights):
+        assert layer["zeros"] == int(np.sum(w == 0))
+        assert sum(layer["counts"]) + layer["zeros"] == w.size
+        largest = np.max(np.abs(w))
+        assert layer["edges"][0] == -largest and layer["edges"][-1] == largest
+        expected, _ = np.histogram(w[w != 0], len(layer["counts"]), (-largest, largest))
+        assert layer["counts"] == expected.tolist()
+    if epoch == 3:  # the last snapshot is the run's final parameters
+        final, _ = load_parameters(folder / "parameters.npz")
+        np.testing.assert_array_equal(final[0], weights[0])
+
+
+def test_a_run_without_snapshots_shows_its_first_and_last_weights(client):
+    shown = client.get("/api/weights", params={"run": "l2"}).json()
+    assert shown["epochs"] == [0, 3] and shown["epoch"] == 3
+
+
+def test_tiny_weights_stay_non_zero_in_the_pictures():
+    from nnreg.board.folders import _float32_base64
+
+    values = np.array([[0.0, 1e-300, -1e-300, 0.5]])
+    sent = np.frombuffer(base64.b64decode(_float32_base64(values)), "<f4")
+    assert list(sent == 0) == [True, False, False, False]
+    assert np.sign(sent).tolist() == [0, 1, -1, 1]
+
+
+@pytest.mark.parametrize(
+    "path, status",
+    [
+        ("/api/run?run=../etc", 404),
+        ("/api/run?run=/etc/passwd", 404),
+        ("/api/run?run=" + urllib.parse.quote("../../etc/passwd", safe=""), 404),
+        ("/api/run?run=sparse", 404),  # a folder, not a run
+        ("/api/run?run=", 404),
+        ("/api/run", 404),
+        ("/api/weights?run=nothing", 404),
+        ("/api/weights?run=l2&epoch=2", 404),  # not kept
+        ("/api/weights?run=l2&epoch=-1", 400),
+        ("/api/weights?run=l2&epoch=one", 400),
+        ("/api/run/events?run=l2&from=x", 400),
+        ("/etc/passwd", 404),
+        ("/static/../../../etc/passwd", 404),
+        ("/static/%2e%2e/%2e%2e/%2e%2e/etc/passwd", 404),
+        ("/static/..%2f..%2f..%2fetc%2fpasswd", 404),
+        ("/static/board.js", 200),
+    ],
+)
+def test_only_what_is_under_the_folder_is_served(client, path, status):
+    response = client.get(path)
+    assert response.status_code == status, response.text
+    assert "root:" not in response.text
+
+
+def test_raw_paths_that_climb_out_get_404_from_the_real_server(two_runs):
+    with board(two_runs) as (url, _):
+        host, port = urllib.parse.urlsplit(url).netloc.split(":")
+        for path in (
+            "/../../etc/passwd",
+            "/static/../../etc/passwd",
+            "/static/../../../../../../etc/passwd",
+            "/static/%2e%2e/%2e%2e/etc/passwd",
+            "/api/run?run=../../../etc",
+        ):
+            connection = http.client.HTTPConnection(host, int(port), timeout=30)
+            connection.putrequest("GET", path, skip_host=False)
+            connection.endheaders()
+            response = connection.getresponse()
+            body = response.read()
+            connection.close()
+            assert response.status in (404, 400), (path, response.status)
+            assert b"root:" not in body
+
+
+def cli_error(*arguments: str) -> str:
+    """What ``nnreg train`` prints for these options (its first line of the error)."""
+    result = CliRunner().invoke(cli_main, ["train", "--epochs", "1", *arguments])
+    assert result.exit_code == 2, result.output
+    return result.output
+
+
+@pytest.mark.parametrize(
+    "form, option",
+    [
+        ({"eta": "fast"}, "--eta"),
+        ({"reg": "l3"}, "--reg"),
+        ({"sizes": "64,x,10"}, "--sizes"),
+        ({"epochs": "0"}, "--epochs"),
+        ({"batch_size": "-3"}, "--batch-size"),
+        ({"lmbda": "-1"}, "--lmbda"),
+        ({"seed": "-1"}, "--seed"),
+        ({"eta": "nan"}, "--eta"),
+    ],
+)
+def test_form_inputs_are_checked_as_nnreg_train_checks_its_options(tmp_path, form, option):
+    with TestClient(create_app(tmp_path)) as client:
+        response = client.post("/api/runs", json=form)
+    assert list(tmp_path.iterdir()) == []
+    assert response.status_code == 400
+    message = response.json()["error"]
+    assert option in message
+    arguments = [
+        part
+        for key, value in form.items()
+        for part in ({"batch_size": "--batch-size"}.get(key, f"--{key}"), value)
+    ]
+    printed = " ".join(cli_error(*arguments).split())
+    words = [word for word in message.replace("'", " ").split() if word.isalpha()][:6]
+    assert all(word in printed for word in words), (message, printed)
+
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ({"data": "/etc"}, "--data"),
+        ({"data": "../../secret"}, "--data"),
+        ({"colour": "red"}, "unknown setting 'colour'"),
+        ({"name": "../escape"}, "'name'"),
+        ({"name": "/tmp/x"}, "'name'"),
+        ({"name": "l2"}, "exists already"),
+        ({"eta": ["0.5"]}, "--eta"),
+        ({"epochs": True}, "--epochs"),
+        ([1, 2], "JSON object"),
+    ],
+)
+def test_bad_forms_are_refused_with_a_message_and_nothing_is_written(
+    client, two_runs, body, fragment
+):
+    before = sorted(path for path in two_runs.rglob("*"))
+    response = client.post("/api/runs", json=body)
+    assert response.status_code == 400 and fragment in response.json()["error"]
+    assert sorted(path for path in two_runs.rglob("*")) == before
+
+
+def test_a_body_that_is_not_json_is_a_400(client):
+    response = client.post("/api/runs", content=b"{not json", headers={"Content-Type": "x"})
+    assert response.status_code == 400 and "JSON" in response.json()["error"]
+
+
+@pytest.mark.parametrize("action", ["stop", "resume"])
+def test_stop_and_resume_refuse_what_they_cannot_do(client, action):
+    assert client.post(f"/api/{action}", json={"run": "nothing"}).status_code == 404
+    assert client.post(f"/api/{action}", json={"run": "../l2"}).status_code == 404
+    response = client.post(f"/api/{action}", json={"run": "l2"})
+    assert response.status_code == 409 and "finished" in response.json()["error"]
+
+
+def test_statuses_come_from_the_folders(tmp_path):
+    make_run(tmp_path / "done")
+    stop = StopFlag()
+    stop.requested, stop.reason = True, "SIGINT"
+    with pytest.raises(TrainingInterrupted):
+        run_training(TrainSettings(hidden=10, epochs=5), tmp_path / "stopped", stop=stop)
+    with pytest.raises(TrainingDiverged), pytest.warns(UserWarning, match="unstable"):
+        run_training(TrainSettings(hidden=10, epochs=5, eta=1e6), tmp_path / "diverged")
+    make_run(tmp_path / "held")
+    (tmp_path / "held" / "summary.json").unlink()  # as a run still training has none
+    failed = tmp_path / "failed"
+    failed.mkdir()
+    (failed / LOG).write_text("Error: --sizes: the first size (5) must be 64\n")
+    with TestClient(create_app(tmp_path)) as client:
+        lock = lock_run_folder(tmp_path / "held", create=False)
+        try:
+            statuses = {run["name"]: run for run in client.get("/api/runs").json()}
+        finally:
+            lock.close()
+        assert client.get("/api/run", params={"run": "held"}).json()["status"] == "interrupted"
+    assert {name: run["status"] for name, run in statuses.items()} == {
+        "done": "finished",
+        "stopped": "interrupted",
+        "diverged": "diverged",
+        "held": "running",
+        "failed": "failed",
+    }
+    assert statuses["failed"]["error"] == "Error: --sizes: the first size (5) must be 64"
+    assert statuses["stopped"]["checkpoint"] is has_checkpoint(tmp_path / "stopped")
+
+
+def test_looking_at_a_lock_does_not_stop_a_run_from_taking_it(tmp_path):
+    from nnreg.runs import is_training
+
+    folder = tmp_path / "run"
+    lock = lock_run_folder(folder, create=True)
+    assert is_training(folder)
+    lock.close()
+    assert not is_training(folder)
+    looking = threading.Event()
+
+    def look():
+        while not looking.is_set():
+            is_training(folder)
+
+    reader = threading.Thread(target=look)
+    reader.start()
+    try:
+        for _ in range(50):  # the trainer waits out a reader's instant instead of failing
+            lock_run_folder(folder, create=False).close()
+    finally:
+        looking.set()
+        reader.join()
+
+
+def test_snapshots_of_a_resumed_run_equal_an_uninterrupted_runs(tmp_path):
+    settings = TrainSettings(hidden=10, epochs=4, reg="l1", lmbda=2.0)
+    run_training(settings, tmp_path / "whole", snapshots=True)
+    stop = StopFlag()
+
+    class StopAfterTwo(Callback):
+        def on_epoch_end(self, record, network):
+            if record["epoch"] == 2:
+                stop.requested, stop.reason = True, "SIGINT"
+
+    with pytest.raises(TrainingInterrupted):
+        run_training(settings, tmp_path / "parts", [StopAfterTwo()], stop=stop, snapshots=True)
+    resume_training(tmp_path / "parts")
+    for epoch in range(1, 5):
+        whole, _ = load_parameters(snapshot_path(tmp_path / "whole", epoch))
+        parts, _ = load_parameters(snapshot_path(tmp_path / "parts", epoch))
+        for a, b in zip(whole, parts):
+            np.testing.assert_array_equal(a, b)
+    assert not (tmp_path / "whole" / "snapshots" / "epoch-0005.npz").exists()
+
+
+def sse_events(url: str, count: int, timeout: float = 120.0, stop=None) -> list[tuple]:
+    """Read server-sent events from ``url`` until ``stop(events)`` or ``count`` events."""
+    events, event, data = [], None, []
+    with httpx.stream("GET", url, timeout=timeout) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:"):
+                data.append(line.split(":", 1)[1].strip())
+            elif not line and event:
+                events.append((event, json.loads("\n".join(data))))
+                event, data = None, []
+                if len(events) >= count or (stop and stop(events)):
+                    break
+    return events
+
+
+def test_a_run_from_another_terminal_shows_up_and_is_pushed_live(tmp_path):
+    with board(tmp_path) as (url, _):
+        first = sse_events(url + "api/events", 1)
+        assert first == [("runs", [])]
+        training = subprocess.Popen(
+            [sys.executable, "-m", "nnreg", "train", "--quiet", "--hidden", "10"]
+            + ["--epochs", "6", "--out", str(tmp_path / "terminal")],
+        )
+        try:
+            listing = sse_events(
+                url + "api/events",
+                100,
+                stop=lambda events: any(e[1] and e[1][0]["status"] == "finished" for e in events),
+            )
+            seen = [e[1][0]["status"] for e in listing if e[1]]
+            assert "finished" in seen and seen[-1] == "finished"
+            events = sse_events(
+                url + "api/run/events?run=terminal",
+                100,
+                stop=lambda events: any(
+                    e[0] == "run" and e[1]["status"] == "finished" for e in events
+                ),
+            )
+        finally:
+            assert training.wait(120) == 0
+    records = [record for kind, data in events if kind == "metrics" for record in data["records"]]
+    assert [record["epoch"] for record in records] == [1, 2, 3, 4, 5, 6]
+    assert records == read_run(tmp_path / "terminal")["metrics"]
+
+
+def test_runs_started_from_the_api_equal_nnreg_train_runs_and_stop_and_resume(tmp_path):
+    form = {"data": "digits", "sizes": "64,10,10", "reg": "l1-cumulative", "lmbda": "2"}
+    with board(tmp_path) as (url, _):
+        status, body = post_json(url + "api/runs", {**form, "epochs": "3", "name": "quick"})
+        assert status == 201 and body == {"run": "quick"}
+        wait_for(
+            lambda: get_json(url + "api/run?run=quick")["status"] == "finished",
+            what="the run to finish",
+        )
+        status, body = post_json(url + "api/runs", {**form, "epochs": "400", "name": "long"})
+        assert status == 201
+        wait_for(lambda: get_json(url + "api/run?run=long")["epoch"] >= 2, what="2 epochs")
+        assert post_json(url + "api/stop", {"run": "long"})[0] == 202
+        stopped = wait_for(
+            lambda: (run := get_json(url + "api/run?run=long"))["status"] == "interrupted" and run,
+            what="the run to stop",
+        )
+        assert stopped["checkpoint"] and 2 <= stopped["epoch"] < 400
+        assert "Interrupted by SIGINT" in (tmp_path / "long" / LOG).read_text()
+        assert post_json(url + "api/resume", {"run": "long"})[0] == 202
+        wait_for(lambda: get_json(url + "api/run?run=long")["epoch"] > stopped["epoch"])
+        assert post_json(url + "api/stop", {"run": "long"})[0] == 202
+        wait_for(lambda: get_json(url + "api/run?run=long")["status"] == "interrupted")
+    by_hand = subprocess.run(
+        [sys.executable, "-m", "nnreg", "train", "--quiet", "--out", str(tmp_path / "cli")]
+        + ["--sizes", "64,10,10", "--reg", "l1-cumulative", "--lmbda", "2", "--epochs", "3"],
+        check=True,
+    )
+    assert by_hand.returncode == 0
+    board_run, cli_run = read_run(tmp_path / "quick"), read_run(tmp_path / "cli")
+    assert board_run["config"] == cli_run["config"]
+    strip = [{k: v for k, v in r.items() if k != "time"} for r in board_run["metrics"]]
+    assert strip == [{k: v for k, v in r.items() if k != "time"} for r in cli_run["metrics"]]
+    for a, b in zip(board_run["parameters"][0], cli_run["parameters"][0]):
+        np.testing.assert_array_equal(a, b)
+    assert len(list((tmp_path / "quick" / "snapshots").glob("*.npz"))) == 3
+
+
+def test_a_run_that_fails_shows_its_error(tmp_path):
+    with board(tmp_path) as (url, _):
+        status, _ = post_json(url + "api/runs", {"sizes": "5,10", "epochs": "2", "name": "bad"})
+        assert status == 201  # the sizes fit no data set only once the data are loaded
+        run = wait_for(
+            lambda: (run := get_json(url + "api/run?run=bad"))["status"] == "failed" and run,
+            what="the run to fail",
+        )
+    assert run["error"].startswith("Error:") and "64" in run["error"]
+
+
+def test_many_clients_at_once_get_consistent_answers(two_runs):
+    with board(two_runs) as (url, _):
+        expected = get_json(url + "api/run?run=sparse/l1")
+        results, problems = [], []
+
+        def client(number):
+            try:
+                for _ in range(5):
+                    results.append(get_json(url + "api/run?run=sparse/l1") == expected)
+                    results.append(len(get_json(url + "api/runs")) == 2)
+                    weights = get_json(url + f"api/weights?run=sparse/l1&epoch={number % 4}")
+                    results.append(weights["epoch"] == number % 4)
+                if number % 4 == 0:
+                    results.append(sse_events(url + "api/run/events?run=l2", 2)[0][0] == "metrics")
+            except Exception as error:  # noqa: BLE001 - reported below
+                problems.append(repr(error))
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(12)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+    assert problems == [] and len(results) == 12 * 15 + 3 and all(results)
+
+
+def test_ctrl_c_stops_the_board_and_its_runs_cleanly_with_a_client_listening(tmp_path):
+    with board(tmp_path) as (url, process):
+        post_json(url + "api/runs", {"epochs": "1000", "name": "going"})
+        wait_for(lambda: get_json(url + "api/run?run=going")["epoch"] >= 1, what="an epoch")
+        with httpx.stream("GET", url + "api/events", timeout=30) as response:
+            next(response.iter_lines())
+            process.send_signal(signal.SIGINT)
+            assert process.wait(60) == 0
+    run = read_run(tmp_path / "going")
+    assert run["summary"] is None and has_checkpoint(tmp_path / "going")
+    assert "Interrupted by SIGINT" in (tmp_path / "going" / LOG).read_text()
+
+
+def test_board_command_mistakes_exit_2_with_a_message(tmp_path):
+    file = tmp_path / "file"
+    file.write_text("x")
+    runner = CliRunner()
+    result = runner.invoke(cli_main, ["board", str(file)])
+    assert result.exit_code == 2 and "file" in result.output
+    result = runner.invoke(cli_main, ["board", str(tmp_path), "--port", "70000"])
+    assert result.exit_code == 2 and "--port" in result.output
+    result = runner.invoke(cli_main, ["board", str(tmp_path), "--host", "no.such.host.invalid"])
+    assert result.exit_code == 2 and "--host" in result.output
+    with board(tmp_path) as (url, _):
+        port = urllib.parse.urlsplit(url).port
+        result = runner.invoke(cli_main, ["board", str(tmp_path), "--port", str(port)])
+        assert (
+            result.exit_code == 2
+            and "--port" in result.output
+            and "Traceback" not in (result.output)
+        )
+
+
+def test_another_host_than_loopback_is_served_with_a_warning(tmp_path):
+    with board(tmp_path, "--host", "0.0.0.0") as (url, process):
+        assert get_json(url.replace("0.0.0.0", "127.0.0.1") + "api/runs") == []
+    assert "anyone who can reach this machine" in process.stderr_text
