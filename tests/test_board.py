@@ -468,3 +468,23 @@ def test_another_host_than_loopback_is_served_with_a_warning(tmp_path):
     with board(tmp_path, "--host", "0.0.0.0") as (url, process):
         assert get_json(url.replace("0.0.0.0", "127.0.0.1") + "api/runs") == []
     assert "anyone who can reach this machine" in process.stderr_text
+
+
+def test_damaged_files_are_reported_not_served_as_numbers(tmp_path):
+    for name in ("config", "metrics", "parameters", "new"):
+        make_run(tmp_path / name)
+    (tmp_path / "config" / "config.json").write_text("{not json")
+    (tmp_path / "metrics" / "metrics.jsonl").write_text('{"epoch": 1}\ngarbage\n{"epo')
+    (tmp_path / "parameters" / "parameters.npz").write_bytes(b"PK\x03\x04 damaged")
+    (tmp_path / "new" / "initial_parameters.npz").unlink()
+    (tmp_path / "new" / "parameters.npz").unlink()
+    with TestClient(create_app(tmp_path)) as client:
+        runs = {run["name"]: run for run in client.get("/api/runs").json()}
+        assert runs["config"]["status"] == "failed" and "damaged" in runs["config"]["error"]
+        assert runs["metrics"]["epoch"] == 0  # the last complete line is not a record
+        records = client.get("/api/run", params={"run": "metrics"}).json()["records"]
+        assert records == [{"epoch": 1}]
+        response = client.get("/api/weights", params={"run": "parameters", "epoch": 2})
+        assert response.status_code == 404 and "parameters.npz" in response.json()["error"]
+        nothing = client.get("/api/weights", params={"run": "new"}).json()
+        assert nothing == {"epoch": None, "epochs": []}

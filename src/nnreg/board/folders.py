@@ -163,6 +163,8 @@ class RunIndex:
             return ("running" if config else "starting"), None
         if config and summary is None and is_training(folder):
             return "running", None
+        if not config and (folder / CONFIG).exists():
+            return "failed", f"{CONFIG} cannot be read: is it damaged?"
         error = _last_error(folder / LOG) if child is None or child.returncode != 0 else None
         if last and last.get("diverged"):
             return "diverged", error
@@ -230,10 +232,11 @@ class RunIndex:
 
     def weights(self, name: str, epoch: int | None = None) -> dict[str, Any]:
         """The weights after ``epoch`` (the last kept one by default): the first layer as
-        images (float32, base64) and a histogram per layer, exact zeros counted apart."""
+        images (float32, base64) and a histogram per layer, exact zeros counted apart; no
+        epoch and none listed before the run has written its initial parameters."""
         kept = self.epochs_with_weights(name)
         if not kept:
-            raise UnknownRun(f"{name} kept no parameters yet")
+            return {"epoch": None, "epochs": []}
         if epoch is None:
             epoch = max(kept)
         if epoch not in kept:

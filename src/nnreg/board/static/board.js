@@ -247,9 +247,7 @@ function drawTiles(canvas, first) {
   const units = first.units;
   const columns = height > 1 ? Math.ceil(Math.sqrt(units)) : 1;
   const rows = Math.ceil(units / columns);
-  let largest = 0;
-  for (const v of values) if (Number.isFinite(v)) largest = Math.max(largest, Math.abs(v));
-  largest = largest || 1;
+  const largest = colourScale(values);
   // every unit's image side by side at one pixel per weight, then each scaled into its tile
   const strip = new ImageData(width * units, height);
   for (let u = 0; u < units; u++) {
@@ -279,6 +277,15 @@ function drawTiles(canvas, first) {
   return largest;
 }
 
+const CLIPPED = 0.01;
+
+function colourScale(values) {
+  // the 99th percentile of |w| ≠ 0: a few large weights would leave every other one pale
+  const sizes = Array.from(values, Math.abs).filter((v) => v > 0 && Number.isFinite(v)).sort((a, b) => a - b);
+  if (!sizes.length) return 1;
+  return sizes[Math.min(sizes.length - 1, Math.floor((1 - CLIPPED) * sizes.length))];
+}
+
 function colourBar(largest, zeros, total) {
   const bar = el("canvas", { class: "bar", width: 180, height: 12 });
   const context = bar.getContext("2d");
@@ -288,6 +295,7 @@ function colourBar(largest, zeros, total) {
   }
   return el("div", { class: "colourbar" },
     el("span", { text: "colour: weight, one scale for all units" }),
+    el("span", { text: `(the largest ${100 * CLIPPED} % of |w| at full colour)` }),
     bar,
     el("div", { class: "ends" }, el("span", { text: number(-largest) }), el("span", { text: "0" }), el("span", { text: number(largest) })),
     el("span", {}, el("i", { class: "swatch", style: `background: rgb(${ZERO.join(",")})` }),
@@ -328,7 +336,7 @@ function weightsSection(name) {
   const message = el("p", { class: "hint" });
   const node = el("section", { class: "panel wide", id: "weights" },
     el("h3", { text: "Weights at an epoch" }),
-    el("p", { text: "First layer: one tile per hidden unit, its input weights as an image (red > 0, blue < 0, green exactly 0). Below: each layer's weights as a histogram, exact zeros stacked in green." }),
+    el("p", { text: "First layer: one tile per hidden unit, its input weights as an image (red > 0, blue < 0, green exactly 0). Below: each layer's weights as a histogram, exact zeros stacked in green on the middle bin." }),
     el("div", { class: "weights-head" }, el("span", { text: "epoch" }), slider, label, kept),
     message,
     el("div", { class: "tiles-row" }, tiles, bar),
@@ -343,6 +351,10 @@ function weightsSection(name) {
       data = await getJSON(`/api/weights?run=${encodeURIComponent(name)}${epoch === undefined ? "" : `&epoch=${epoch}`}`);
     } catch (error) {
       message.textContent = `No weights to show yet (${error.message}).`;
+      return;
+    }
+    if (!data.epochs.length) {
+      message.textContent = "No weights kept yet: they appear when the run has started.";
       return;
     }
     message.textContent = data.epochs.length <= 2
@@ -493,7 +505,7 @@ async function showRun(name) {
   const s = config.settings || {};
   const items = [
     ["data", s.data], ["sizes", s.sizes ? s.sizes.join(", ") : null], ["activation", s.activation],
-    ["cost", s.cost], ["regularizer", config.regularizer?.name ?? s.reg], ["λ", number(s.lmbda)],
+    ["cost", s.cost], ["regularizer", s.reg ?? config.regularizer?.name], ["λ", number(s.lmbda)],
     ["n (λ/n)", config.training_set_size], ["η", number(s.eta)], ["m", s.batch_size],
     ["momentum", s.momentum ? number(s.momentum) : null], ["seed", s.seed],
   ].filter(([, v]) => v !== null && v !== undefined);
@@ -599,7 +611,10 @@ async function showCompare(names) {
   let lambdaChart = null;
   const redraw = () => {
     const last = Math.max(...runs.map((r) => Math.max(r.epochs || 0, ...r.records.map((x) => x.epoch))));
-    drawn.forEach(({ chart, value }) => draw(chart, runs.map((r, i) => series(short[i], RUNS[i % RUNS.length], points(r.records, value(r)))), last));
+    // earlier runs drawn wider, so a run whose line lies exactly on another's still shows
+    const width = (i) => Math.max(1.5, 4 - (2.5 * i) / Math.max(1, runs.length - 1));
+    drawn.forEach(({ chart, value }) =>
+      draw(chart, runs.map((r, i) => series(short[i], RUNS[i % RUNS.length], points(r.records, value(r)), { borderWidth: width(i) })), last));
     const lambdas = new Set(runs.map((r) => JSON.stringify(r.settings?.lmbda)));
     if (lambdas.size >= 2 && runs.every((r) => typeof r.settings?.lmbda === "number")) {
       if (!lambdaChart) {
