@@ -357,6 +357,7 @@ def test_a_run_from_another_terminal_shows_up_and_is_pushed_live(tmp_path):
     assert records == read_run(tmp_path / "terminal")["metrics"]
 
 
+@pytest.mark.slow
 def test_runs_started_from_the_api_equal_nnreg_train_runs_and_stop_and_resume(tmp_path):
     form = {"data": "digits", "sizes": "64,10,10", "reg": "l1-cumulative", "lmbda": "2"}
     with board(tmp_path) as (url, _):
@@ -488,3 +489,67 @@ def test_damaged_files_are_reported_not_served_as_numbers(tmp_path):
         assert response.status_code == 404 and "parameters.npz" in response.json()["error"]
         nothing = client.get("/api/weights", params={"run": "new"}).json()
         assert nothing == {"epoch": None, "epochs": []}
+
+
+def test_the_metrics_follower_reads_only_what_was_appended(tmp_path):
+    from nnreg.board.folders import MetricsFollower
+    from nnreg.checkpoints import atomic_write_bytes
+
+    path = tmp_path / "metrics.jsonl"
+    follower = MetricsFollower(path, have=1)
+    assert follower.new_records() == (0, [])  # no file yet
+    path.write_text('{"epoch": 1}\n{"epoch": 2}\n{"epo')
+    assert follower.new_records() == (1, [{"epoch": 2}])  # the reader had epoch 1
+    assert follower.new_records() == (2, [])
+    with open(path, "a") as handle:
+        handle.write('ch": 3}\nnot json\n{"epoch": 4}\n')
+    assert follower.new_records() == (2, [{"epoch": 3}, {"epoch": 4}])
+    # a resumed run rewrites the file (a new file renamed over it): read again from the start
+    atomic_write_bytes(path, lambda handle: handle.write(b'{"epoch": 1}\n{"epoch": 2}\n'))
+    assert follower.new_records() == (0, [{"epoch": 1}, {"epoch": 2}])
+    stale = MetricsFollower(path, have=5)  # a client holding more than the file: all again
+    assert stale.new_records() == (0, [{"epoch": 1}, {"epoch": 2}])
+
+
+def test_starting_stopping_and_resuming_at_the_wrong_moment_is_refused(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    long = {"epochs": "100000", "sizes": "64,10,10"}
+    with TestClient(create_app(tmp_path, max_running=2)) as client:
+        with ThreadPoolExecutor(4) as pool:  # four clients ask for the same name at once
+            answers = list(
+                pool.map(
+                    lambda _: client.post("/api/runs", json={**long, "name": "same"}), range(4)
+                )
+            )
+        assert sorted(a.status_code for a in answers) == [201, 400, 400, 400]
+        assert client.post("/api/runs", json={**long, "name": "second"}).status_code == 201
+        third = client.post("/api/runs", json={**long, "name": "third"})
+        assert third.status_code == 409 and "2 runs are going" in third.json()["error"]
+        assert not (tmp_path / "third").exists()
+        wait_for(lambda: client.get("/api/run", params={"run": "same"}).json()["epoch"] >= 1)
+        resumed = client.post("/api/resume", json={"run": "same"})
+        assert resumed.status_code == 409 and "running" in resumed.json()["error"]
+        for _ in range(2):  # a second Stop does not send a second signal (which stops at once)
+            assert client.post("/api/stop", json={"run": "same"}).status_code == 202
+        wait_for(
+            lambda: (
+                client.get("/api/run", params={"run": "same"}).json()["status"] == "interrupted"
+            ),
+            what="a clean stop",
+        )
+        assert has_checkpoint(tmp_path / "same")
+        assert "Stopped at once" not in (tmp_path / "same" / LOG).read_text()
+        wait_for(lambda: client.get("/api/run", params={"run": "second"}).json()["epoch"] >= 1)
+    # leaving the board stopped the other run cleanly, with its checkpoint
+    assert has_checkpoint(tmp_path / "second")
+    assert "Interrupted by SIGINT" in (tmp_path / "second" / LOG).read_text()
+
+
+def test_without_the_board_extra_the_command_says_what_to_install(tmp_path, monkeypatch):
+    for module in ("nnreg.board", "nnreg.board.app", "uvicorn", "starlette"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    monkeypatch.setitem(sys.modules, "starlette", None)  # import starlette fails
+    result = CliRunner().invoke(cli_main, ["board", str(tmp_path)])
+    assert result.exit_code == 2 and 'pip install "nnreg[board]"' in result.output
+    assert "Traceback" not in result.output

@@ -65,7 +65,7 @@ def create_app(root: Path, max_running: int | None = None) -> Starlette:
 
     def run(request: Request):
         name = run_name(request)
-        records, _ = index.records(name)
+        records = index.records(name)
         return JSONResponse(
             _finite({**index.run(name), "config": index.config(name), "records": records})
         )
@@ -142,18 +142,19 @@ def create_app(root: Path, max_running: int | None = None) -> Starlette:
         if not start_at.isdigit():
             raise HTTPException(400, "from: give a whole number >= 0")
 
+        follower = index.follow(name, int(start_at))
+
         async def changes():
-            read, sent = int(start_at), None
+            sent = None
             while True:
                 try:
-                    records, read_now = await anyio.to_thread.run_sync(index.records, name, read)
+                    first, records = await anyio.to_thread.run_sync(follower.new_records)
                     status = await anyio.to_thread.run_sync(index.run, name)
                 except UnknownRun:
                     return
                 if records:
-                    data = json.dumps(_finite({"from": read, "records": records}))
-                    yield {"event": "metrics", "id": str(read_now), "data": data}
-                read = read_now
+                    data = json.dumps(_finite({"from": first, "records": records}))
+                    yield {"event": "metrics", "id": str(first + len(records)), "data": data}
                 text = json.dumps(_finite(status))
                 if text != sent:
                     sent = text

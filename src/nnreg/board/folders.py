@@ -72,6 +72,10 @@ class RunIndex:
         self._names: list[str] = []
         self._sweeps: dict[str, str] = {}
         self._tails: dict[str, _Tail] = {}
+        self._runs_lock = threading.Lock()
+        self._runs_at = -1.0
+        self._runs: list[dict[str, Any]] = []
+        self._parsed: dict[Path, tuple] = {}
 
     # --- finding runs -------------------------------------------------------------------
 
@@ -87,6 +91,8 @@ class RunIndex:
         """Look at the folders again at the next question (a run was just started)."""
         with self._lock:
             self._scanned_at = -1.0
+        with self._runs_lock:
+            self._runs_at = -1.0
 
     def _scan(self) -> tuple[list[str], dict[str, str]]:
         found: list[tuple[float, str]] = []
@@ -119,17 +125,22 @@ class RunIndex:
     # --- what the runs list shows ---------------------------------------------------------
 
     def runs(self) -> list[dict[str, Any]]:
-        """Every run's settings, status and headline numbers (see :meth:`run`)."""
-        return [self.run(name) for name in self.names()]
+        """Every run's settings, status and headline numbers (see :meth:`run`); clients
+        asking within ``refresh / 2`` seconds of each other share one look at the folders."""
+        with self._runs_lock:
+            if time.monotonic() - self._runs_at >= self.refresh / 2:
+                self._runs = [self.run(name) for name in self.names()]
+                self._runs_at = time.monotonic()
+            return self._runs
 
     def run(self, name: str) -> dict[str, Any]:
         """One run: settings, status (starting, running, finished, interrupted, diverged or
         failed), the error that ended it, epochs done, the last epoch's accuracies and
         fraction of zero weights."""
         folder = self.folder(name)
-        config = _json_or_none(folder / CONFIG)
+        config = self._json(folder / CONFIG)
         settings = config.get("settings", {}) if isinstance(config, dict) else {}
-        summary = _json_or_none(folder / SUMMARY)
+        summary = self._json(folder / SUMMARY)
         last = self._last_record(name, folder / METRICS)
         status, error = self._status(name, folder, config, summary, last)
         regularizer = config.get("regularizer", {}) if isinstance(config, dict) else {}
@@ -176,6 +187,18 @@ class RunIndex:
             return "failed", error
         return "interrupted", None
 
+    def _json(self, path: Path) -> Any:
+        """A JSON file's content, parsed again only when the file changed (None if none)."""
+        try:
+            info = path.stat()
+        except OSError:
+            return None
+        stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
+        cached = self._parsed.get(path)
+        if cached is None or cached[0] != stamp:
+            cached = self._parsed[path] = (stamp, _json_or_none(path))
+        return cached[1]
+
     def _last_record(self, name: str, path: Path) -> dict[str, Any] | None:
         tail = self._tails.setdefault(name, _Tail())
         try:
@@ -192,24 +215,13 @@ class RunIndex:
     def config(self, name: str) -> dict[str, Any] | None:
         return _json_or_none(self.folder(name) / CONFIG)
 
-    def records(self, name: str, start: int = 0) -> tuple[list[dict[str, Any]], int]:
-        """The metrics records from the ``start``-th one on, and the number of records read
-        so far: only complete lines (a line being written is left for later)."""
-        path = self.folder(name) / METRICS
-        try:
-            text = path.read_bytes()
-        except OSError:
-            return [], start
-        lines = text[: text.rfind(b"\n") + 1].splitlines()
-        records = []
-        for line in lines[start:]:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                records.append(record)
-        return records, max(start, len(lines))
+    def records(self, name: str) -> list[dict[str, Any]]:
+        """The run's metrics records so far (complete lines only)."""
+        return MetricsFollower(self.folder(name) / METRICS).new_records()[1]
+
+    def follow(self, name: str, have: int = 0) -> MetricsFollower:
+        """A reader of the run's metrics as they grow, for a client holding ``have`` records."""
+        return MetricsFollower(self.folder(name) / METRICS, have)
 
     def epochs_with_weights(self, name: str) -> dict[int, Path]:
         """The epochs whose parameters the run kept: 0 (the initial ones), every snapshot,
@@ -224,7 +236,7 @@ class RunIndex:
             if digits.isdigit():
                 kept[int(digits)] = path
         if not snapshots and (folder / PARAMETERS).is_file():
-            records, _ = self.records(name)
+            records = self.records(name)
             good = [r["epoch"] for r in records if not r.get("diverged") and "epoch" in r]
             if good:
                 kept[good[-1]] = folder / PARAMETERS
@@ -254,6 +266,49 @@ class RunIndex:
             },
             "layers": [_histogram(np.asarray(w)) for w in weights],
         }
+
+
+class MetricsFollower:
+    """Reads a metrics file as it grows: each call parses only the complete lines appended
+    since the last one. A file replaced (a resumed run rewrites it) is read again from its
+    start. Records are counted as parsed (a line that is not a JSON object is skipped)."""
+
+    def __init__(self, path: Path, have: int = 0) -> None:
+        self.path = Path(path)
+        self.have = have  # records the reader holds already
+        self.count = 0  # records read from the file so far
+        self.offset = 0
+        self.inode: int | None = None
+
+    def new_records(self) -> tuple[int, list[dict[str, Any]]]:
+        """(index of the first new record, the new records) — none when nothing was added."""
+        try:
+            info = self.path.stat()
+        except OSError:
+            return self.count, []
+        if self.inode is not None and (info.st_ino != self.inode or info.st_size < self.offset):
+            self.offset, self.count, self.have = 0, 0, 0  # replaced: the reader starts over
+        self.inode = info.st_ino
+        if info.st_size == self.offset:
+            return max(self.count, self.have), []
+        with open(self.path, "rb") as handle:
+            handle.seek(self.offset)
+            data = handle.read(info.st_size - self.offset)
+        end = data.rfind(b"\n") + 1
+        self.offset += end
+        records = []
+        for line in data[:end].splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+        first, self.count = self.count, self.count + len(records)
+        if first == 0 and self.have > self.count:  # the reader's copy is of a replaced file
+            self.have = 0
+        skipped = max(0, min(len(records), self.have - first))
+        return first + skipped, records[skipped:]
 
 
 def _histogram(weights: np.ndarray) -> dict[str, Any]:
