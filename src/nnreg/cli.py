@@ -655,7 +655,7 @@ def board(runs_dir: Path, host: str, port: int) -> None:
     except ImportError as error:
         errors.print(
             f"[bold red]Error:[/] nnreg board needs the board extra ({escape(str(error))}): "
-            'pip install "nnreg[board]"',
+            + escape('pip install "nnreg[board]"'),
             soft_wrap=True,
         )
         sys.exit(EXIT_USAGE)
