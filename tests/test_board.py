@@ -555,3 +555,13 @@ def test_without_the_board_extra_the_command_says_what_to_install(tmp_path, monk
     result = CliRunner().invoke(cli_main, ["board", str(tmp_path)])
     assert result.exit_code == 2 and 'pip install "nnreg[board]"' in result.output
     assert "Traceback" not in result.output
+
+
+def test_form_values_become_the_options_nnreg_train_reads():
+    from nnreg.board.launcher import train_arguments
+
+    arguments = train_arguments(
+        {"data": " MNIST ", "reg": "L1-Proximal", "lmbda": 5, "eta": 0.5, "sizes": "", "name": "x"}
+    )
+    assert arguments == ["--data", "mnist", "--reg", "L1-Proximal", "--lmbda", "5", "--eta", "0.5"]
+    assert train_arguments({}) == ["--data", "digits"]

@@ -61,9 +61,10 @@ def train_arguments(form: Any) -> list[str]:
     unknown = sorted(set(form) - set(FORM_OPTIONS) - {"name"})
     if unknown:
         raise FormError(f"unknown setting {unknown[0]!r}: give {', '.join(FORM_OPTIONS)}")
-    data = str(form.get("data", "digits")).strip().lower()
+    data = str(form.get("data") or "digits").strip().lower()
     if data not in DATA_SETS:
         raise FormError(f"Invalid value for '--data': choose {', '.join(DATA_SETS)}")
+    form = {**form, "data": data}
     arguments = []
     for key, option in FORM_OPTIONS.items():
         value = form.get(key)

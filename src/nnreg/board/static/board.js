@@ -501,15 +501,19 @@ async function showRun(name) {
     el("div", { class: "toolbar" }, stop, resume),
     problem, note, waiting, charts, el("h2", { text: "Weights" }), weights.node);
 
-  const config = run.config || {};
-  const s = config.settings || {};
-  const items = [
-    ["data", s.data], ["sizes", s.sizes ? s.sizes.join(", ") : null], ["activation", s.activation],
-    ["cost", s.cost], ["regularizer", s.reg ?? config.regularizer?.name], ["λ", number(s.lmbda)],
-    ["n (λ/n)", config.training_set_size], ["η", number(s.eta)], ["m", s.batch_size],
-    ["momentum", s.momentum ? number(s.momentum) : null], ["seed", s.seed],
-  ].filter(([, v]) => v !== null && v !== undefined);
-  settings.replaceChildren(...items.map(([k, v]) => el("span", {}, `${k} `, el("b", { text: String(v) }))));
+  let config = run.config || {};
+  let total = run.epochs || 0;
+  function showSettings() {
+    const s = config.settings || {};
+    const items = [
+      ["data", s.data], ["sizes", s.sizes ? s.sizes.join(", ") : null], ["activation", s.activation],
+      ["cost", s.cost], ["regularizer", s.reg ?? config.regularizer?.name], ["λ", s.lmbda === undefined ? null : number(s.lmbda)],
+      ["n (λ/n)", config.training_set_size], ["η", s.eta === undefined ? null : number(s.eta)], ["m", s.batch_size],
+      ["momentum", s.momentum ? number(s.momentum) : null], ["seed", s.seed],
+    ].filter(([, v]) => v !== null && v !== undefined);
+    settings.replaceChildren(...items.map(([k, v]) => el("span", {}, `${k} `, el("b", { text: String(v) }))));
+  }
+  showSettings();
 
   const drawn = RUN_CHARTS.map((spec) => {
     const p = panel(spec.title, spec.text);
@@ -517,12 +521,18 @@ async function showRun(name) {
     return { spec, chart: lineChart(p.canvas, spec.options) };
   });
   const redraw = () => {
-    const last = Math.max(s.epochs || 0, ...records.map((r) => r.epoch));
+    const last = Math.max(total, ...records.map((r) => r.epoch));
     drawn.forEach(({ spec, chart }) => draw(chart, spec.datasets(records), last));
     waiting.textContent = records.length ? "" : "Waiting for the first epoch to end…";
   };
 
-  function update(info) {
+  async function update(info) {
+    if (!config.settings && info.settings?.data) {
+      // the run wrote its settings after the page was opened (it was starting)
+      config = (await getJSON(`/api/run?run=${encodeURIComponent(name)}`).catch(() => ({}))).config || {};
+      showSettings();
+    }
+    total = info.epochs || total;
     status.replaceChildren(badge(info.status));
     progress.textContent = info.epochs ? `epoch ${info.epoch} / ${info.epochs}` : `epoch ${info.epoch}`;
     progress.dataset.epoch = info.epoch;
@@ -587,8 +597,11 @@ async function showCompare(names) {
   runs.sort(byRegularizerAndLambda);
   const labels = runs.map((r) => r.name);
   const short = uniqueLabels(runs);
-  main.append(el("div", { class: "chips" }, runs.map((r, i) =>
-    el("a", { class: "chip", href: runLink(r.name) }, el("i", { style: `background:${RUNS[i % RUNS.length]}` }), el("span", { text: short[i] }), badge(r.status)))));
+  const chips = el("div", { class: "chips" });
+  const showChips = () => chips.replaceChildren(...runs.map((r, i) =>
+    el("a", { class: "chip", href: runLink(r.name) }, el("i", { style: `background:${RUNS[i % RUNS.length]}` }), el("span", { text: short[i] }), badge(r.status))));
+  showChips();
+  main.append(chips);
   const charts = el("div", { class: "charts" });
   main.append(charts);
   const part = (r) => (r.records.some((x) => x.validation) ? "validation" : "test");
@@ -632,7 +645,11 @@ async function showCompare(names) {
         r.records.splice(message.from, r.records.length - message.from, ...message.records);
         redraw();
       },
-      run: (info) => Object.assign(r, info, { records: r.records }),
+      run: (info) => {
+        const changed = info.status !== r.status;
+        Object.assign(r, info, { records: r.records });
+        if (changed) showChips();
+      },
     });
   });
 }
