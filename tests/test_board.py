@@ -482,7 +482,7 @@ def test_damaged_files_are_reported_not_served_as_numbers(tmp_path):
     with TestClient(create_app(tmp_path)) as client:
         runs = {run["name"]: run for run in client.get("/api/runs").json()}
         assert runs["config"]["status"] == "failed" and "damaged" in runs["config"]["error"]
-        assert runs["metrics"]["epoch"] == 0  # the last complete line is not a record
+        assert runs["metrics"]["epoch"] == 1  # the last line that is a record, as /api/run
         records = client.get("/api/run", params={"run": "metrics"}).json()["records"]
         assert records == [{"epoch": 1}]
         response = client.get("/api/weights", params={"run": "parameters", "epoch": 2})
@@ -565,3 +565,100 @@ def test_form_values_become_the_options_nnreg_train_reads():
     )
     assert arguments == ["--data", "mnist", "--reg", "L1-Proximal", "--lmbda", "5", "--eta", "0.5"]
     assert train_arguments({}) == ["--data", "digits"]
+
+
+def test_links_inside_a_run_folder_that_lead_out_are_neither_read_nor_written(tmp_path):
+    root, outside = tmp_path / "runs", tmp_path / "outside"
+    make_run(outside / "secret")
+    make_run(root / "linked")
+    victim = outside / "victim.txt"
+    victim.write_text("keep me\n")
+    for name in ("config.json", "metrics.jsonl", "initial_parameters.npz", "parameters.npz"):
+        (root / "linked" / name).unlink()
+        (root / "linked" / name).symlink_to(outside / "secret" / name)
+    make_run(root / "stopped", epochs=5)
+    (root / "stopped" / "summary.json").unlink()  # an interrupted run, resumable
+    (root / "stopped" / LOG).symlink_to(victim)
+    with TestClient(create_app(root)) as client:
+        linked = client.get("/api/run", params={"run": "linked"}).json()
+        assert linked["status"] == "failed" and "config.json" in linked["error"]
+        assert linked["records"] == [] and linked["config"] is None
+        assert client.get("/api/weights", params={"run": "linked"}).json()["epochs"] == []
+        response = client.post("/api/resume", json={"run": "stopped"})
+        assert response.status_code == 409 and "board.log" in response.json()["error"]
+    assert victim.read_text() == "keep me\n"
+
+
+def test_a_damaged_run_is_one_failed_row_and_the_others_are_listed(tmp_path):
+    for name in ("good", "list-config", "odd-metrics", "bad-summary", "flat", "odd-snapshots"):
+        make_run(tmp_path / name)
+    (tmp_path / "list-config" / "config.json").write_text("[1, 2]")
+    with open(tmp_path / "odd-metrics" / "metrics.jsonl", "a") as handle:
+        handle.write('{"epoch": "x", "validation": 5, "weights": 3, "diverged": []}\n')
+    (tmp_path / "bad-summary" / "summary.json").write_text("[1, 2, 3]")
+    np.savez(tmp_path / "flat" / "parameters.npz", weights_0=np.ones(5), biases_0=np.ones(5))
+    snapshots = tmp_path / "odd-snapshots" / "snapshots"
+    snapshots.mkdir()
+    (snapshots / "epoch-0001.npz").write_bytes((tmp_path / "good" / "parameters.npz").read_bytes())
+    (snapshots / "epoch-0007.npz").mkdir()
+    (snapshots / "epoch-0009.npz").write_bytes(b"")
+    (snapshots / "epoch-0011.npz").symlink_to(tmp_path / "nowhere")
+    with TestClient(create_app(tmp_path)) as client:
+        response = client.get("/api/runs")
+        assert response.status_code == 200
+        runs = {run["name"]: run for run in response.json()}
+        assert runs["good"]["status"] == "finished"
+        assert runs["list-config"]["status"] == "failed"
+        assert (
+            runs["bad-summary"]["status"] == "failed"
+            and "summary.json" in (runs["bad-summary"]["error"])
+        )
+        odd = runs["odd-metrics"]
+        assert odd["epoch"] == 0 and odd["validation_accuracy"] is None
+        flat = client.get("/api/weights", params={"run": "flat", "epoch": 2})
+        assert flat.status_code == 404 and str(tmp_path) not in flat.json()["error"]
+        # the newest snapshot that can be read is shown
+        shown = client.get("/api/weights", params={"run": "odd-snapshots"}).json()
+        assert shown["epoch"] == 1 and 11 not in shown["epochs"] and 7 not in shown["epochs"]
+
+
+@pytest.mark.parametrize(
+    "request_args, status",
+    [
+        (("GET", "/api/run/events?run=l2&from=%C2%B2"), 400),
+        (("GET", "/api/run/events?run=l2&from=" + "9" * 5000), 400),
+        (("GET", "/api/weights?run=l2&epoch=%C2%B2"), 400),
+        (("GET", "/api/weights?run=l2&epoch=" + "1" * 5000), 400),
+        (("POST", "/api/stop"), 404),
+        (("GET", "/api/run"), 404),
+    ],
+)
+def test_odd_queries_are_refused_with_a_plain_message(client, request_args, status):
+    response = client.request(*request_args)
+    assert response.status_code == status
+    message = response.json()["error"]
+    assert "int(" not in message and "None" not in message and "sys." not in message
+
+
+def test_bodies_too_deep_or_too_large_are_refused(client):
+    assert client.post("/api/runs", content=b"[" * 60_000).status_code == 400
+    assert client.post("/api/stop", content=b"[" * 60_000).status_code == 400
+    response = client.post("/api/runs", content=b" " * (1 << 20))
+    assert response.status_code == 413
+
+
+def test_ctrl_c_twice_still_stops_the_runs_with_a_checkpoint_and_no_traceback(tmp_path):
+    with board(tmp_path) as (url, process):
+        post_json(url + "api/runs", {"epochs": "100000", "name": "going"})
+        wait_for(lambda: get_json(url + "api/run?run=going")["epoch"] >= 1, what="an epoch")
+        streams = [httpx.stream("GET", url + "api/events", timeout=30) for _ in range(5)]
+        for stream in streams:
+            next(stream.__enter__().iter_lines())
+        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(60) == 0
+        for stream in streams:
+            stream.__exit__(None, None, None)
+    assert "Traceback" not in process.stderr_text and "ERROR" not in process.stderr_text
+    assert has_checkpoint(tmp_path / "going")
+    assert "Interrupted by SIGINT" in (tmp_path / "going" / LOG).read_text()

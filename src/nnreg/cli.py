@@ -664,6 +664,7 @@ def board(runs_dir: Path, host: str, port: int) -> None:
             f"[bold red]Error:[/] RUNS_DIR {escape(str(runs_dir))} is a file, not a folder"
         )
         sys.exit(EXIT_USAGE)
+    created = not runs_dir.exists()
     try:
         runs_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -673,17 +674,18 @@ def board(runs_dir: Path, host: str, port: int) -> None:
             soft_wrap=True,
         )
         sys.exit(EXIT_USAGE)
-    if not web.is_loopback(host):
-        errors.print(
-            f"[yellow]Warning:[/] --host {escape(host)}: anyone who can reach this machine "
-            "can see these runs and start training on it (the board has no login). Use it "
-            "only on a network you trust.",
-            soft_wrap=True,
-        )
 
     def ready(url: str) -> None:
+        if not web.is_loopback(host):
+            errors.print(
+                f"[yellow]Warning:[/] --host {escape(host)}: anyone who can reach this machine "
+                "can see these runs and start training on it (the board has no login). Use "
+                "it only on a network you trust.",
+                soft_wrap=True,
+            )
+        new = " (a new, empty folder)" if created else ""
         console.print(
-            f"nnreg board: the runs under {escape(str(runs_dir))} at [bold]{url}[/] "
+            f"nnreg board: the runs under {escape(str(runs_dir))}{new} at [bold]{url}[/] "
             "(Ctrl-C to stop)",
             soft_wrap=True,
             highlight=False,

@@ -29,19 +29,25 @@ def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host``:``port`` (port 0: any free port)."""
+    """A listening socket on ``host``:``port`` (port 0: any free port; an IPv6 address may
+    be written in brackets)."""
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as error:
+        if not bare.strip():
+            raise UnicodeError
+        infos = socket.getaddrinfo(bare, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
         raise BoardError(
-            f"--host {host}: not a host name or address of this machine ({error})"
+            f"--host {host}: not a host name or address of this machine ({error.strerror})"
         ) from None
+    except UnicodeError:
+        raise BoardError(f"--host {host!r}: not a host name or address") from None
     family, kind, protocol, _, address = infos[0]
     sock = socket.socket(family, kind, protocol)
     try:
@@ -58,7 +64,9 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def url_of(sock: socket.socket) -> str:
+    """The address to open in a browser (this machine's loopback when listening on all)."""
     host, port = sock.getsockname()[:2]
+    host = {"0.0.0.0": LOOPBACK, "::": "::1"}.get(host, host)
     return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
 
 
@@ -80,17 +88,21 @@ def serve(
     app = create_app(root, max_running)
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2, lifespan="on")
     server = uvicorn.Server(config)
-    ready(url_of(sock))
-    # uvicorn raises the stopping signal again once it is done: a Ctrl-C ends the board
-    # quietly instead of with a KeyboardInterrupt
-    previous = {number: signal.signal(number, _noted) for number in (signal.SIGINT, signal.SIGTERM)}
+
+    def stop(signum, frame) -> None:
+        server.should_exit = True  # uvicorn's own handler does this once it runs
+
+    # From here on a stop signal ends the board cleanly, even one that comes before uvicorn
+    # has installed its handlers (it restores these after, and raises the signal again).
+    stopping = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.signal(number, stop) for number in stopping}
     try:
+        ready(url_of(sock))
         server.run(sockets=[sock])
     finally:
+        # a second Ctrl-C makes uvicorn skip the application's shutdown: stop the runs
+        # started from the page here too (nothing to do when already done)
+        app.state.launcher.shutdown()
         for number, handler in previous.items():
             signal.signal(number, handler)
         sock.close()
-
-
-def _noted(signum, frame) -> None:
-    """The stop signal, once the server has stopped: nothing more to do."""

@@ -50,11 +50,15 @@ def create_app(root: Path, max_running: int | None = None) -> Starlette:
         await anyio.to_thread.run_sync(launcher.shutdown)
 
     def run_name(request: Request) -> str:
-        name = request.query_params.get("run")
+        return known_run(request.query_params.get("run"))
+
+    def known_run(name) -> str:
+        if not isinstance(name, str) or not name:
+            raise HTTPException(404, "give a run's name: its folder's path under the board's")
         try:
             index.folder(name)
         except UnknownRun:
-            raise HTTPException(404, f"no run called {name!r} here") from None
+            raise HTTPException(404, f"no run called {name[:200]!r} here") from None
         return name
 
     def page(request: Request):
@@ -72,11 +76,9 @@ def create_app(root: Path, max_running: int | None = None) -> Starlette:
 
     def weights(request: Request):
         name = run_name(request)
-        epoch = request.query_params.get("epoch")
-        if epoch is not None and not epoch.isdigit():
-            raise HTTPException(400, "epoch: give a whole number >= 0")
+        epoch = whole_number(request.query_params.get("epoch"), "epoch")
         try:
-            return JSONResponse(index.weights(name, None if epoch is None else int(epoch)))
+            return JSONResponse(index.weights(name, epoch))
         except KeyError:
             kept = ", ".join(map(str, index.epochs_with_weights(name)))
             raise HTTPException(404, f"no weights kept for epoch {epoch}: kept {kept}") from None
@@ -112,11 +114,11 @@ def create_app(root: Path, max_running: int | None = None) -> Starlette:
     def action(method):
         async def endpoint(request: Request):
             body = await _json_body(request)
-            name = body.get("run") if isinstance(body, dict) else None
+            name = known_run(body.get("run") if isinstance(body, dict) else None)
             try:
                 await anyio.to_thread.run_sync(method, name)
             except UnknownRun:
-                raise HTTPException(404, f"no run called {name!r} here") from None
+                raise HTTPException(404, f"no run called {name[:200]!r} here") from None
             except Refused as error:
                 return JSONResponse({"error": str(error)}, status_code=409)
             return JSONResponse({"run": name}, status_code=202)
@@ -124,29 +126,29 @@ def create_app(root: Path, max_running: int | None = None) -> Starlette:
         return endpoint
 
     async def runs_events(request: Request):
+        stopping = anyio.Event()
+
         async def changes():
             sent = None
-            while True:
+            while not stopping.is_set():
                 listing = await anyio.to_thread.run_sync(index.runs)
                 text = json.dumps(_finite(listing))
                 if text != sent:
                     sent = text
                     yield {"event": "runs", "data": text}
-                await anyio.sleep(WATCH_SECONDS)
+                await _pause(stopping)
 
-        return EventSourceResponse(changes(), ping=15)
+        return _events(changes(), stopping)
 
     async def run_events(request: Request):
         name = run_name(request)
-        start_at = request.headers.get("last-event-id") or request.query_params.get("from", "0")
-        if not start_at.isdigit():
-            raise HTTPException(400, "from: give a whole number >= 0")
-
-        follower = index.follow(name, int(start_at))
+        start_at = request.headers.get("last-event-id") or request.query_params.get("from")
+        follower = index.follow(name, whole_number(start_at, "from") or 0)
+        stopping = anyio.Event()
 
         async def changes():
             sent = None
-            while True:
+            while not stopping.is_set():
                 try:
                     first, records = await anyio.to_thread.run_sync(follower.new_records)
                     status = await anyio.to_thread.run_sync(index.run, name)
@@ -159,9 +161,9 @@ def create_app(root: Path, max_running: int | None = None) -> Starlette:
                 if text != sent:
                     sent = text
                     yield {"event": "run", "data": text}
-                await anyio.sleep(WATCH_SECONDS)
+                await _pause(stopping)
 
-        return EventSourceResponse(changes(), ping=15)
+        return _events(changes(), stopping)
 
     routes = [
         Route("/", page),
@@ -181,11 +183,41 @@ def create_app(root: Path, max_running: int | None = None) -> Starlette:
     return app
 
 
+MAX_BODY = 64 * 1024
+"""The largest request body read: a form's settings take a few hundred bytes."""
+
+
 async def _json_body(request: Request) -> Any:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise HTTPException(413, f"the request body is larger than {MAX_BODY} bytes")
     try:
-        return json.loads(await request.body() or b"{}")
-    except ValueError:
+        return json.loads(body or b"{}")
+    except (ValueError, RecursionError):
         raise HTTPException(400, "the request body is not JSON") from None
+
+
+def whole_number(text: str | None, name: str) -> int | None:
+    """A query's whole number >= 0 (None when not given); 400 for anything else."""
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit() and len(text) <= 9):
+        raise HTTPException(400, f"{name}: give a whole number >= 0")
+    return int(text)
+
+
+def _events(changes, stopping: anyio.Event) -> EventSourceResponse:
+    """A stream of server-sent events that ends cleanly (its generator returns) when the
+    server stops."""
+    return EventSourceResponse(changes, ping=15, shutdown_event=stopping, shutdown_grace_period=2)
+
+
+async def _pause(stopping: anyio.Event) -> None:
+    """Wait until the next look at the folders, or until the server stops."""
+    with anyio.move_on_after(WATCH_SECONDS):
+        await stopping.wait()
 
 
 async def _error(request: Request, error: HTTPException):

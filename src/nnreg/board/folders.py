@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ class RunIndex:
     root: Path
     refresh: float = 0.5
     launched: dict[str, Any] = field(default_factory=dict)
+    stopped: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root).resolve()
@@ -136,14 +138,25 @@ class RunIndex:
     def run(self, name: str) -> dict[str, Any]:
         """One run: settings, status (starting, running, finished, interrupted, diverged or
         failed), the error that ended it, epochs done, the last epoch's accuracies and
-        fraction of zero weights."""
+        fraction of zero weights. A folder whose files cannot be read is a failed run with
+        the reason, never an error of the whole list."""
         folder = self.folder(name)
-        config = self._json(folder / CONFIG)
-        settings = config.get("settings", {}) if isinstance(config, dict) else {}
+        try:
+            return self._run(name, folder)
+        except Exception as error:  # noqa: BLE001 - one damaged run must not hide the others
+            return {
+                **_unreadable(name),
+                "sweep": self._sweeps.get(name),
+                "error": f"its files cannot be read ({type(error).__name__}: {error})",
+            }
+
+    def _run(self, name: str, folder: Path) -> dict[str, Any]:
+        config = _dict_or_none(self._json(folder / CONFIG))
+        settings = _dict_or_none(_get(config, "settings")) or {}
         summary = self._json(folder / SUMMARY)
         last = self._last_record(name, folder / METRICS)
         status, error = self._status(name, folder, config, summary, last)
-        regularizer = config.get("regularizer", {}) if isinstance(config, dict) else {}
+        epoch = _get(last, "epoch")
         return {
             "name": name,
             "sweep": self._sweeps.get(name),
@@ -153,50 +166,66 @@ class RunIndex:
             "snapshots": (folder / SNAPSHOTS).is_dir(),
             "launched": name in self.launched,
             "modified": _modified(folder),
-            "epoch": last.get("epoch", 0) if last else 0,
-            "epochs": settings.get("epochs"),
+            "epoch": epoch if isinstance(epoch, int) else 0,
+            "epochs": _number(settings.get("epochs")),
             "settings": {
                 key: settings.get(key)
                 for key in ("data", "sizes", "reg", "lmbda", "eta", "batch_size", "seed")
             },
-            "regularizer": settings.get("reg")
-            or (regularizer.get("name") if isinstance(regularizer, dict) else None),
-            "training_set_size": config.get("training_set_size") if config else None,
-            "validation_accuracy": _accuracy(last, "validation"),
-            "test_accuracy": _accuracy(last, "test"),
-            "fraction_zero": ((last or {}).get("weights") or {}).get("fraction_zero"),
-            "stopped": summary.get("stopped") if isinstance(summary, dict) else None,
+            "regularizer": _text(settings.get("reg")) or _text(_get(config, "regularizer", "name")),
+            "training_set_size": _number(_get(config, "training_set_size")),
+            "validation_accuracy": _number(_get(last, "validation", "accuracy")),
+            "test_accuracy": _number(_get(last, "test", "accuracy")),
+            "fraction_zero": _number(_get(last, "weights", "fraction_zero")),
+            "stopped": _text(_get(summary, "stopped")),
         }
 
     def _status(self, name, folder, config, summary, last) -> tuple[str, str | None]:
         child = self.launched.get(name)
         if child is not None and child.poll() is None:
             return ("running" if config else "starting"), None
-        if config and summary is None and is_training(folder):
+        if config is not None and summary is None and is_training(folder):
             return "running", None
-        if not config and (folder / CONFIG).exists():
-            return "failed", f"{CONFIG} cannot be read: is it damaged?"
+        for file, content in ((CONFIG, config), (SUMMARY, summary)):
+            if content is None and (folder / file).exists() or content is _UNREADABLE:
+                return "failed", f"{file} cannot be read: is it damaged?"
         error = _last_error(folder / LOG) if child is None or child.returncode != 0 else None
-        if last and last.get("diverged"):
+        if _get(last, "diverged"):
             return "diverged", error
-        if isinstance(summary, dict):
+        if summary is not None:
             return "finished", None
-        if not config:
+        if config is None:
+            if name in self.stopped:
+                return "failed", "stopped before training began: nothing was trained"
             return "failed", error or "the run stopped before it wrote its settings"
         if error and not error.startswith("Interrupted"):
             return "failed", error
         return "interrupted", None
 
+    def readable(self, path: Path) -> bool:
+        """Whether ``path`` is a file inside the root (a link leading out is not)."""
+        try:
+            return path.is_file() and Path(os.path.realpath(path)).is_relative_to(self.root)
+        except OSError:
+            return False
+
     def _json(self, path: Path) -> Any:
-        """A JSON file's content, parsed again only when the file changed (None if none)."""
+        """A JSON object file's content, parsed again only when the file changed: None when
+        there is none, ``_UNREADABLE`` when it is not a JSON object or leads out of the root."""
         try:
             info = path.stat()
         except OSError:
             return None
+        if not self.readable(path):
+            return _UNREADABLE
         stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
         cached = self._parsed.get(path)
         if cached is None or cached[0] != stamp:
-            cached = self._parsed[path] = (stamp, _json_or_none(path))
+            content = _json_or_none(path)
+            cached = self._parsed[path] = (
+                stamp,
+                content if isinstance(content, dict) else _UNREADABLE,
+            )
         return cached[1]
 
     def _last_record(self, name: str, path: Path) -> dict[str, Any] | None:
@@ -204,6 +233,8 @@ class RunIndex:
         try:
             info = path.stat()
         except OSError:
+            return None
+        if not self.readable(path):
             return None
         stamp = (info.st_size, info.st_mtime_ns)
         if stamp != tail.stamp:
@@ -213,29 +244,31 @@ class RunIndex:
     # --- one run in full ------------------------------------------------------------------
 
     def config(self, name: str) -> dict[str, Any] | None:
-        return _json_or_none(self.folder(name) / CONFIG)
+        return _dict_or_none(self._json(self.folder(name) / CONFIG))
 
     def records(self, name: str) -> list[dict[str, Any]]:
         """The run's metrics records so far (complete lines only)."""
-        return MetricsFollower(self.folder(name) / METRICS).new_records()[1]
+        return self.follow(name).new_records()[1]
 
     def follow(self, name: str, have: int = 0) -> MetricsFollower:
         """A reader of the run's metrics as they grow, for a client holding ``have`` records."""
-        return MetricsFollower(self.folder(name) / METRICS, have)
+        return MetricsFollower(self.folder(name) / METRICS, have, self.readable)
 
     def epochs_with_weights(self, name: str) -> dict[int, Path]:
         """The epochs whose parameters the run kept: 0 (the initial ones), every snapshot,
         and else the last epoch (``parameters.npz``)."""
         folder = self.folder(name)
         kept: dict[int, Path] = {}
-        if (folder / INITIAL_PARAMETERS).is_file():
+        if self.readable(folder / INITIAL_PARAMETERS):
             kept[0] = folder / INITIAL_PARAMETERS
-        snapshots = sorted((folder / SNAPSHOTS).glob("epoch-*.npz"))
+        snapshots = [
+            path
+            for path in sorted((folder / SNAPSHOTS).glob("epoch-*.npz"))
+            if SNAPSHOT_NAME.fullmatch(path.name) and self.readable(path)
+        ]
         for path in snapshots:
-            digits = path.stem.removeprefix("epoch-")
-            if digits.isdigit():
-                kept[int(digits)] = path
-        if not snapshots and (folder / PARAMETERS).is_file():
+            kept[int(path.stem.removeprefix("epoch-"))] = path
+        if not snapshots and self.readable(folder / PARAMETERS):
             records = self.records(name)
             good = [r["epoch"] for r in records if not r.get("diverged") and "epoch" in r]
             if good:
@@ -249,12 +282,17 @@ class RunIndex:
         kept = self.epochs_with_weights(name)
         if not kept:
             return {"epoch": None, "epochs": []}
-        if epoch is None:
-            epoch = max(kept)
-        if epoch not in kept:
+        if epoch is not None and epoch not in kept:
             raise KeyError(epoch)
-        weights, _ = load_parameters(kept[epoch])
-        first = np.asarray(weights[0])
+        for tried in [epoch] if epoch is not None else sorted(kept, reverse=True):
+            try:
+                weights = _network_weights(kept[tried])
+                epoch = tried
+                break
+            except ValueError:
+                if tried == epoch or tried == min(kept):  # asked for, or none readable
+                    raise
+        first = weights[0]
         return {
             "epoch": epoch,
             "epochs": list(kept),
@@ -273,8 +311,9 @@ class MetricsFollower:
     since the last one. A file replaced (a resumed run rewrites it) is read again from its
     start. Records are counted as parsed (a line that is not a JSON object is skipped)."""
 
-    def __init__(self, path: Path, have: int = 0) -> None:
+    def __init__(self, path: Path, have: int = 0, readable=lambda path: True) -> None:
         self.path = Path(path)
+        self.readable = readable
         self.have = have  # records the reader holds already
         self.count = 0  # records read from the file so far
         self.offset = 0
@@ -285,6 +324,8 @@ class MetricsFollower:
         try:
             info = self.path.stat()
         except OSError:
+            return self.count, []
+        if not self.readable(self.path):
             return self.count, []
         if self.inode is not None and (info.st_ino != self.inode or info.st_size < self.offset):
             self.offset, self.count, self.have = 0, 0, 0  # replaced: the reader starts over
@@ -309,6 +350,18 @@ class MetricsFollower:
             self.have = 0
         skipped = max(0, min(len(records), self.have - first))
         return first + skipped, records[skipped:]
+
+
+def _network_weights(path: Path) -> list[np.ndarray]:
+    """The weight matrices in a parameter file; ``ValueError`` when they are not a
+    network's (named by the file's name only: no server path is shown)."""
+    try:
+        weights, _ = load_parameters(path)
+    except ValueError:
+        raise ValueError(f"{path.name} is not a readable nnreg parameter file") from None
+    if any(np.ndim(w) != 2 for w in weights):
+        raise ValueError(f"{path.name} does not hold a network's weight matrices")
+    return [np.asarray(w) for w in weights]
 
 
 def _histogram(weights: np.ndarray) -> dict[str, Any]:
@@ -338,9 +391,51 @@ def _float32_base64(values: np.ndarray) -> str:
     return base64.b64encode(small.tobytes()).decode()
 
 
-def _accuracy(record: dict[str, Any] | None, part: str) -> float | None:
-    value = (record or {}).get(part)
-    return value.get("accuracy") if isinstance(value, dict) else None
+_UNREADABLE = object()
+"""A file that is there but holds no JSON object (or leads out of the root)."""
+SNAPSHOT_NAME = re.compile(r"epoch-\d{1,9}\.npz")
+
+
+def _get(mapping: Any, *keys: str) -> Any:
+    """``mapping[key][key]…``, None wherever something is not a dict or has no such key."""
+    for key in keys:
+        if not isinstance(mapping, dict):
+            return None
+        mapping = mapping.get(key)
+    return mapping
+
+
+def _dict_or_none(value: Any) -> dict[str, Any] | None:
+    return value if isinstance(value, dict) else None
+
+
+def _number(value: Any) -> float | int | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return value if ok else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _unreadable(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "status": "failed",
+        "checkpoint": False,
+        "snapshots": False,
+        "launched": False,
+        "modified": 0.0,
+        "epoch": 0,
+        "epochs": None,
+        "settings": {},
+        "regularizer": None,
+        "training_set_size": None,
+        "validation_accuracy": None,
+        "test_accuracy": None,
+        "fraction_zero": None,
+        "stopped": None,
+    }
 
 
 def _modified(folder: Path) -> float:
@@ -360,29 +455,33 @@ def _json_or_none(path: Path) -> Any:
 
 
 def _last_line_record(path: Path, size: int) -> dict[str, Any] | None:
-    """The last complete line of a metrics file, parsed (None when there is none)."""
+    """The last complete line of a metrics file that is a JSON object, parsed (None when
+    there is none): read from the end, a larger piece at a time."""
     chunk = 1 << 16
     with open(path, "rb") as handle:
         while True:
             start = max(0, size - chunk)
             handle.seek(start)
             data = handle.read(size - start)
-            end = data.rfind(b"\n")
-            begin = data.rfind(b"\n", 0, max(end, 0))
-            if end < 0 or (begin < 0 and start > 0):
-                if start == 0:
-                    return None
-                chunk *= 4
-                continue
-            try:
-                record = json.loads(data[begin + 1 : end])
-            except ValueError:
+            lines = data[: data.rfind(b"\n") + 1].splitlines()
+            if start > 0:
+                lines = lines[1:]  # may begin inside a line
+            for line in reversed(lines):
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(record, dict):
+                    return record
+            if start == 0:
                 return None
-            return record if isinstance(record, dict) else None
+            chunk *= 4
 
 
 def _last_error(path: Path) -> str | None:
     """The last error line nnreg train printed into a board run's log."""
+    if path.is_symlink():
+        return None
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:

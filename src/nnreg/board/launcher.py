@@ -10,6 +10,7 @@ board reads the error of a run that failed.
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -96,7 +97,7 @@ class Launcher:
         self.index = index
         self.max_running = max_running
         self.children: dict[str, subprocess.Popen] = index.launched
-        self.stopping: set[str] = set()
+        self.stopping: set[str] = index.stopped
         self._lock = threading.Lock()
 
     def running(self) -> list[str]:
@@ -163,7 +164,15 @@ class Launcher:
                 child.wait()
 
     def _spawn(self, name: str, folder: Path, command: list[str]) -> None:
-        log = open(folder / LOG, "ab")  # noqa: SIM115 - the child holds it
+        try:  # never through a link: the log is written in the run's own folder only
+            descriptor = os.open(
+                folder / LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666
+            )
+        except OSError as error:
+            raise Refused(
+                f"cannot write {name}/{LOG} ({error.strerror}): is it a link, or read-only?"
+            ) from None
+        log = os.fdopen(descriptor, "ab")
         try:
             self.children[name] = subprocess.Popen(
                 [sys.executable, "-m", "nnreg", *command],
