@@ -376,7 +376,7 @@ def test_runs_started_from_the_api_equal_nnreg_train_runs_and_stop_and_resume(tm
             what="the run to stop",
         )
         assert stopped["checkpoint"] and 2 <= stopped["epoch"] < 400
-        assert "Interrupted by SIGINT" in (tmp_path / "long" / LOG).read_text()
+        assert "Interrupted by SIGTERM" in (tmp_path / "long" / LOG).read_text()
         assert post_json(url + "api/resume", {"run": "long"})[0] == 202
         wait_for(lambda: get_json(url + "api/run?run=long")["epoch"] > stopped["epoch"])
         assert post_json(url + "api/stop", {"run": "long"})[0] == 202
@@ -442,7 +442,7 @@ def test_ctrl_c_stops_the_board_and_its_runs_cleanly_with_a_client_listening(tmp
             assert process.wait(60) == 0
     run = read_run(tmp_path / "going")
     assert run["summary"] is None and has_checkpoint(tmp_path / "going")
-    assert "Interrupted by SIGINT" in (tmp_path / "going" / LOG).read_text()
+    assert "Interrupted by SIGTERM" in (tmp_path / "going" / LOG).read_text()
 
 
 def test_board_command_mistakes_exit_2_with_a_message(tmp_path):
@@ -543,7 +543,7 @@ def test_starting_stopping_and_resuming_at_the_wrong_moment_is_refused(tmp_path)
         wait_for(lambda: client.get("/api/run", params={"run": "second"}).json()["epoch"] >= 1)
     # leaving the board stopped the other run cleanly, with its checkpoint
     assert has_checkpoint(tmp_path / "second")
-    assert "Interrupted by SIGINT" in (tmp_path / "second" / LOG).read_text()
+    assert "Interrupted by SIGTERM" in (tmp_path / "second" / LOG).read_text()
 
 
 def test_without_the_board_extra_the_command_says_what_to_install(tmp_path, monkeypatch):
@@ -661,4 +661,4 @@ def test_ctrl_c_twice_still_stops_the_runs_with_a_checkpoint_and_no_traceback(tm
             stream.__exit__(None, None, None)
     assert "Traceback" not in process.stderr_text and "ERROR" not in process.stderr_text
     assert has_checkpoint(tmp_path / "going")
-    assert "Interrupted by SIGINT" in (tmp_path / "going" / LOG).read_text()
+    assert "Interrupted by SIGTERM" in (tmp_path / "going" / LOG).read_text()

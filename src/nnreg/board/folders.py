@@ -157,6 +157,7 @@ class RunIndex:
         last = self._last_record(name, folder / METRICS)
         status, error = self._status(name, folder, config, summary, last)
         epoch = _get(last, "epoch")
+        shown = None if status == "diverged" else last  # a diverged epoch's numbers mean nothing
         return {
             "name": name,
             "sweep": self._sweeps.get(name),
@@ -174,9 +175,9 @@ class RunIndex:
             },
             "regularizer": _text(settings.get("reg")) or _text(_get(config, "regularizer", "name")),
             "training_set_size": _number(_get(config, "training_set_size")),
-            "validation_accuracy": _number(_get(last, "validation", "accuracy")),
-            "test_accuracy": _number(_get(last, "test", "accuracy")),
-            "fraction_zero": _number(_get(last, "weights", "fraction_zero")),
+            "validation_accuracy": _number(_get(shown, "validation", "accuracy")),
+            "test_accuracy": _number(_get(shown, "test", "accuracy")),
+            "fraction_zero": _number(_get(shown, "weights", "fraction_zero")),
             "stopped": _text(_get(summary, "stopped")),
         }
 
@@ -191,7 +192,10 @@ class RunIndex:
                 return "failed", f"{file} cannot be read: is it damaged?"
         error = _last_error(folder / LOG) if child is None or child.returncode != 0 else None
         if _get(last, "diverged"):
-            return "diverged", error
+            return "diverged", error or (
+                f"training diverged in epoch {_get(last, 'epoch')}: the cost became NaN or "
+                "infinite. Start again with a smaller η (or λ)."
+            )
         if summary is not None:
             return "finished", None
         if config is None:

@@ -1,8 +1,9 @@
 """Runs started from the board: the form checked as ``nnreg train`` checks its options, then
 ``nnreg train`` itself in a child process writing a new run folder under the root (so a run
-from the page and a run from a terminal are the same thing); stopped with the signal Ctrl-C
-sends (a clean interrupt: the current step ends and a checkpoint is written) and resumed
-with ``nnreg train --resume``.
+from the page and a run from a terminal are the same thing); stopped with SIGTERM, which
+``nnreg train`` takes as it takes Ctrl-C (a clean interrupt: the current step ends and a
+checkpoint is written), and which no shell leaves ignored in a child started in the
+background; resumed with ``nnreg train --resume``.
 
 The child's output (its errors included) goes to ``board.log`` in its folder, where the
 board reads the error of a run that failed.
@@ -134,7 +135,7 @@ class Launcher:
 
     def stop(self, name: str) -> None:
         """Ask the run's child process to stop after its current step (a checkpoint is
-        written), as Ctrl-C does."""
+        written), as Ctrl-C does."""  # SIGTERM: see the module's docstring
         with self._lock:
             self.index.folder(name)  # UnknownRun for a name that is not a run
             child = self.children.get(name)
@@ -142,19 +143,21 @@ class Launcher:
                 status = self.index.run(name)["status"]
                 if status == "running":
                     raise Refused(
-                        f"{name} was started in another process (a terminal?): stop it there"
+                        f"{name} is trained by a process this board did not start (a "
+                        "terminal, a sweep, or a board that has ended): stop it there, e.g. "
+                        "with Ctrl-C or kill -INT, which also writes a checkpoint"
                     )
                 raise Refused(f"{name} is {status}, not running")
             if name not in self.stopping:
                 self.stopping.add(name)
-                child.send_signal(signal.SIGINT)
+                child.send_signal(signal.SIGTERM)
 
     def shutdown(self, seconds: float = 20.0) -> None:
         """Stop every run still going, cleanly (each writes a checkpoint), when the board
         stops; a run that does not stop in time is stopped at once."""
         live = [child for child in self.children.values() if child.poll() is None]
         for child in live:
-            child.send_signal(signal.SIGINT)
+            child.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + seconds
         for child in live:
             try:

@@ -5,10 +5,10 @@ const main = document.getElementById("main");
 const liveDot = document.getElementById("live");
 const SETS = { training: "#1f77b4", validation: "#ff7f0e", test: "#2ca02c" };
 const LAYERS = ["#6a3d9a", "#e66101", "#008837", "#0571b0", "#ca0020", "#8c510a"];
-const RUNS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 const ZERO = [0, 191, 0];
 const selected = new Set();
 let leaving = [];
+let viewNumber = 0; // which view is on screen: a view whose data arrive after another was opened gives up
 
 // ---- small helpers ------------------------------------------------------------------------
 
@@ -27,7 +27,15 @@ function el(tag, attributes = {}, ...children) {
 }
 
 function percent(value, digits = 1) {
-  return value === null || value === undefined ? "—" : `${(100 * value).toFixed(digits)} %`;
+  if (value === null || value === undefined) return "—";
+  const smallest = 10 ** -digits; // in percent: a share too small to show is not shown as 0
+  if (value > 0 && 100 * value < smallest / 2) return `<${smallest} %`;
+  return `${(100 * value).toFixed(digits)} %`;
+}
+
+function breakable(name) {
+  // long sweep-cell names may wrap after "_" or "/" instead of inside a word
+  return name.replace(/([_/])/g, "$1\u200b");
 }
 
 function number(value) {
@@ -52,7 +60,7 @@ async function getJSON(url, options) {
 
 function setLive(on, text) {
   liveDot.classList.toggle("off", !on);
-  liveDot.textContent = text || (on ? "live" : "reconnecting…");
+  liveDot.textContent = text !== undefined ? text : on ? "live" : "reconnecting…";
 }
 
 function listen(url, handlers) {
@@ -80,7 +88,7 @@ function runLabel(run, full = false) {
 
 // ---- charts -------------------------------------------------------------------------------
 
-function lineChart(canvas, { y = "", log = false, percentAxis = false, xTitle = "epoch", xLog = false, y2 = null } = {}) {
+function lineChart(canvas, { y = "", log = false, percentAxis = false, xTitle = "epoch", xLog = false, y2 = null, min, suggestedMax } = {}) {
   const scales = {
     x: {
       type: xLog ? "logarithmic" : "linear",
@@ -90,11 +98,13 @@ function lineChart(canvas, { y = "", log = false, percentAxis = false, xTitle = 
     y: {
       type: log ? "logarithmic" : "linear",
       title: { display: Boolean(y), text: y },
-      ticks: percentAxis ? { callback: (v) => `${v} %` } : {},
+      ticks: percentAxis ? { callback: (v) => `${+v.toPrecision(6)} %` } : {},
+      min,
+      suggestedMax,
     },
   };
   if (y2) {
-    scales.y2 = { type: "linear", position: "right", title: { display: true, text: y2 }, grid: { drawOnChartArea: false } };
+    scales.y2 = { type: "linear", position: "right", min: 0, suggestedMax: 1, title: { display: true, text: y2 }, grid: { drawOnChartArea: false }, ticks: { callback: (v) => `${+v.toPrecision(6)} %` } };
   }
   const chart = new Chart(canvas, {
     type: "line",
@@ -145,8 +155,9 @@ function positiveOrNull(value) {
 function draw(chart, datasets, lastEpoch) {
   chart.data.datasets = datasets;
   if (lastEpoch) {
-    chart.options.scales.x.min = lastEpoch > 1 ? 1 : 0;
-    chart.options.scales.x.max = lastEpoch;
+    // whole epochs; a single epoch in the middle of an axis one epoch wide
+    chart.options.scales.x.min = lastEpoch > 1 ? 1 : 0.5;
+    chart.options.scales.x.max = lastEpoch > 1 ? lastEpoch : 1.5;
   }
   chart.update("none");
 }
@@ -179,24 +190,24 @@ const RUN_CHARTS = [
   },
   {
     title: "Weight size per layer",
-    text: "RMS of each layer's weights (solid) against its initial scale 1/√n_in (dotted), and of all weights against 1/√N (black).",
+    text: "RMS of each layer's weights (solid) against 1/√n_in, the RMS the default initializer gives it (dotted); all weights in black, against 1/√N (N weights), the scale near which the book's L2 decay tails off.",
     options: { y: "RMS (log scale)", log: true },
     datasets: (records) => {
       const list = [];
       for (let i = 0; i < layerCount(records); i++) {
         const colour = LAYERS[i % LAYERS.length];
         list.push(series(`layer ${i + 1}`, colour, points(records, (r) => positiveOrNull(r.weights?.layers?.[i]?.rms))));
-        list.push(series(`1/√n_in, layer ${i + 1}`, colour, points(records, (r) => r.weights?.layers?.[i]?.reference_rms), { borderDash: [2, 3], pointRadius: 0 }));
+        list.push(series(`1/√n_in, layer ${i + 1}`, colour, points(records, (r) => r.weights?.layers?.[i]?.reference_rms), { borderDash: [2, 3], pointRadius: records.length === 1 ? 3 : 0, pointStyle: "line" }));
       }
       list.push(series("all weights", "#222", points(records, (r) => positiveOrNull(r.weights?.rms))));
-      list.push(series("1/√N", "#222", points(records, (r) => r.weights?.reference_rms), { borderDash: [2, 3], pointRadius: 0 }));
+      list.push(series("1/√N", "#222", points(records, (r) => r.weights?.reference_rms), { borderDash: [2, 3], pointRadius: records.length === 1 ? 3 : 0, pointStyle: "line" }));
       return list;
     },
   },
   {
     title: "Exact zeros",
     text: "Share of each layer's weights that are exactly 0 (L1's proximal and cumulative rules make them; the subgradient rule and L2 do not).",
-    options: { y: "weights = 0", percentAxis: true },
+    options: { y: "weights = 0", percentAxis: true, min: 0, suggestedMax: 1 },
     datasets: (records) => [
       ...Array.from({ length: layerCount(records) }, (_, i) =>
         series(`layer ${i + 1}`, LAYERS[i % LAYERS.length], points(records, (r) => 100 * r.weights?.layers?.[i]?.fraction_zero))),
@@ -206,13 +217,13 @@ const RUN_CHARTS = [
   {
     title: "Sign flips",
     text: "Weights whose sign changed during the epoch: L1's subgradient rule keeps flipping small weights across 0.",
-    options: { y: "weights per epoch" },
+    options: { y: "weights per epoch", min: 0, suggestedMax: 1 },
     datasets: (records) => Array.from({ length: layerCount(records) }, (_, i) =>
       series(`layer ${i + 1}`, LAYERS[i % LAYERS.length], points(records, (r) => r.weights?.layers?.[i]?.sign_flips))),
   },
   {
     title: "Gradient share",
-    text: "Norm of the penalty's gradient ÷ norm of the data cost's gradient, per layer (first training block): how hard the regularizer pulls next to the data.",
+    text: "Norm of the penalty's gradient ÷ norm of the data cost's gradient, per layer, measured on the epoch's first mini-batches: how hard the regularizer pulls next to the data.",
     options: { y: "ratio (log scale)", log: true },
     datasets: (records) => {
       const count = Math.max(0, ...records.map((r) => (r.gradient_share || []).length));
@@ -303,13 +314,13 @@ function colourBar(largest, zeros, total) {
 }
 
 function histogram(canvas, layer, index) {
-  const centres = layer.edges.slice(0, -1).map((e, i) => number((e + layer.edges[i + 1]) / 2));
+  const centres = layer.edges.slice(0, -1).map((e, i) => (e + layer.edges[i + 1]) / 2);
   const middle = Math.floor(layer.counts.length / 2);
   const zeros = layer.counts.map((_, i) => (i === middle ? layer.zeros : 0));
   const chart = new Chart(canvas, {
     type: "bar",
     data: {
-      labels: centres,
+      labels: centres.map((c) => number(c)),
       datasets: [
         { label: "weights ≠ 0", data: layer.counts, backgroundColor: LAYERS[index % LAYERS.length], barPercentage: 1, categoryPercentage: 1 },
         { label: "exactly 0", data: zeros, backgroundColor: `rgb(${ZERO.join(",")})`, barPercentage: 1, categoryPercentage: 1 },
@@ -318,7 +329,19 @@ function histogram(canvas, layer, index) {
     options: {
       animation: false,
       maintainAspectRatio: false,
-      scales: { x: { stacked: true, ticks: { maxTicksLimit: 7, maxRotation: 0 }, title: { display: true, text: "weight" } }, y: { stacked: true, title: { display: true, text: "count" } } },
+      scales: {
+        x: {
+          stacked: true,
+          title: { display: true, text: "weight (bin centres; the middle bin holds 0)" },
+          ticks: {
+            autoSkip: false,
+            maxRotation: 0,
+            // 0 and a few round bin centres; the exact zeros sit on the middle bin
+            callback: (value, i) => (i === middle ? "0" : i % 10 === 0 ? number(+centres[i].toPrecision(2)) : ""),
+          },
+        },
+        y: { stacked: true, title: { display: true, text: "count" } },
+      },
       plugins: { legend: { position: "bottom", labels: { boxWidth: 12, font: { size: 11 } } } },
     },
   });
@@ -326,7 +349,7 @@ function histogram(canvas, layer, index) {
   return chart;
 }
 
-function weightsSection(name) {
+function weightsSection(name, keepsEvery) {
   const slider = el("input", { type: "range", min: 0, max: 0, value: 0, step: 1, "aria-label": "epoch" });
   const label = el("strong", { text: "" });
   const kept = el("span", { class: "muted" });
@@ -336,7 +359,7 @@ function weightsSection(name) {
   const message = el("p", { class: "hint" });
   const node = el("section", { class: "panel wide", id: "weights" },
     el("h3", { text: "Weights at an epoch" }),
-    el("p", { text: "First layer: one tile per hidden unit, its input weights as an image (red > 0, blue < 0, green exactly 0). Below: each layer's weights as a histogram, exact zeros stacked in green on the middle bin." }),
+    el("p", { text: "First layer: one tile per hidden unit, its input weights as an image (red > 0, blue < 0, green exactly 0). Below: each layer's weights as a histogram, the exact zeros stacked in green on the middle bin (click “exactly 0” to leave them out)." }),
     el("div", { class: "weights-head" }, el("span", { text: "epoch" }), slider, label, kept),
     message,
     el("div", { class: "tiles-row" }, tiles, bar),
@@ -354,17 +377,17 @@ function weightsSection(name) {
       return;
     }
     if (!data.epochs.length) {
-      message.textContent = "No weights kept yet: they appear when the run has started.";
+      message.textContent = "No weights kept yet: they appear once the run has started training.";
       return;
     }
-    message.textContent = data.epochs.length <= 2
-      ? "This run kept the initial and the last weights only; runs started here (or with nnreg train --snapshots) keep every epoch's."
-      : "";
+    message.textContent = keepsEvery()
+      ? ""
+      : `This run kept the weights of epoch${data.epochs.length > 1 ? "s" : ""} ${data.epochs.join(" and ")} only; runs started here (or with nnreg train --snapshots) keep every epoch's.`;
     epochs = data.epochs;
     slider.max = epochs.length - 1;
     slider.value = epochs.indexOf(data.epoch);
     label.textContent = String(data.epoch);
-    kept.textContent = `(${epochs.length} kept)`;
+    kept.textContent = `(kept: ${keptEpochs(epochs)})`;
     shown = data.epoch;
     const largest = drawTiles(tiles, data.first_layer);
     const first = data.layers[0];
@@ -396,6 +419,11 @@ function weightsSection(name) {
   };
 }
 
+function keptEpochs(epochs) {
+  const contiguous = epochs.every((e, i) => i === 0 || e === epochs[i - 1] + 1);
+  return contiguous && epochs.length > 2 ? `epochs ${epochs[0]}–${epochs[epochs.length - 1]}` : `epoch${epochs.length > 1 ? "s" : ""} ${epochs.join(", ")}`;
+}
+
 // ---- views --------------------------------------------------------------------------------
 
 function showRuns() {
@@ -418,7 +446,7 @@ function showRuns() {
     el("h1", { text: "Runs" }),
     el("p", { class: "hint", text: "Every run folder under the board's folder, sweeps' cells included; new runs and new epochs appear by themselves. Accuracies are the last epoch's." }),
     el("div", { class: "toolbar" }, compare, el("a", { class: "button", href: "#/new", text: "New run…" })),
-    table, empty);
+    el("div", { class: "table-scroll" }, table), empty);
   updateCompare();
 
   function row(run) {
@@ -432,7 +460,7 @@ function showRuns() {
     const shownName = run.sweep ? run.name.slice(run.sweep.length + 1).replace(/^cells\//, "") : run.name;
     return el("tr", { "data-run": run.name },
       el("td", {}, box),
-      el("td", { class: "name" }, el("a", { href: runLink(run.name), text: shownName })),
+      el("td", { class: "name" }, el("a", { href: runLink(run.name), text: breakable(shownName), title: run.name })),
       el("td", {}, badge(run.status)),
       el("td", { text: s.data ?? "—" }),
       el("td", { text: s.sizes ? s.sizes.join("·") : "—" }),
@@ -462,7 +490,7 @@ function showRuns() {
       const cells = runs.filter((r) => r.sweep === run.sweep).sort(byRegularizerAndLambda);
       const pick = el("button", { class: "small", text: "select all", onclick: () => { cells.forEach((c) => selected.add(c.name)); render(runs); } });
       const compareCells = el("a", { class: "button small", href: `#/compare?runs=${cells.map((c) => encodeURIComponent(c.name)).join(",")}`, text: "compare its cells" });
-      rows.push(el("tr", { class: "sweep" }, el("td", {}), el("td", { colspan: 12 }, `sweep ${run.sweep} · ${cells.length} cells `, pick, " ", compareCells)));
+      rows.push(el("tr", { class: "sweep" }, el("td", {}), el("td", { colspan: 12 }, `Sweep “${run.sweep}” · ${cells.length} cells `, pick, " ", compareCells)));
       cells.forEach((cell) => rows.push(row(cell)));
     }
     body.replaceChildren(...rows);
@@ -475,14 +503,16 @@ function showRuns() {
   listen("/api/events", { runs: render });
 }
 
-async function showRun(name) {
+async function showRun(name, view) {
   let run;
   try {
     run = await getJSON(`/api/run?run=${encodeURIComponent(name)}`);
   } catch (error) {
+    if (view !== viewNumber) return;
     main.replaceChildren(el("h1", { text: "No such run" }), el("p", { class: "error", text: error.message }), el("a", { href: "#/", text: "← all runs" }));
     return;
   }
+  if (view !== viewNumber) return; // another view was opened meanwhile
   const records = run.records;
   const status = el("span");
   const progress = el("span", { class: "muted" });
@@ -493,13 +523,15 @@ async function showRun(name) {
   const settings = el("div", { class: "settings" });
   const charts = el("div", { class: "charts" });
   const waiting = el("p", { class: "hint" });
-  const weights = weightsSection(name);
+  let info = run;
+  const weights = weightsSection(name, () => info.snapshots);
+  const again = el("p", { hidden: true }, el("a", { class: "plain", href: "#/new", text: "Start a new run…" }));
   main.replaceChildren(
-    el("p", {}, el("a", { href: "#/", text: "← all runs" })),
+    el("p", {}, el("a", { class: "back", href: "#/", text: "← all runs" })),
     el("h1", {}, el("span", { text: name }), status, progress),
     settings,
     el("div", { class: "toolbar" }, stop, resume),
-    problem, note, waiting, charts, el("h2", { text: "Weights" }), weights.node);
+    problem, again, note, waiting, charts, weights.node);
 
   let config = run.config || {};
   let total = run.epochs || 0;
@@ -508,7 +540,7 @@ async function showRun(name) {
     const items = [
       ["data", s.data], ["sizes", s.sizes ? s.sizes.join(", ") : null], ["activation", s.activation],
       ["cost", s.cost], ["regularizer", s.reg ?? config.regularizer?.name], ["λ", s.lmbda === undefined ? null : number(s.lmbda)],
-      ["n (λ/n)", config.training_set_size], ["η", s.eta === undefined ? null : number(s.eta)], ["m", s.batch_size],
+      ["n", config.training_set_size === undefined ? null : `${config.training_set_size} (λ/n)`], ["η", s.eta === undefined ? null : number(s.eta)], ["m", s.batch_size],
       ["momentum", s.momentum ? number(s.momentum) : null], ["seed", s.seed],
     ].filter(([, v]) => v !== null && v !== undefined);
     settings.replaceChildren(...items.map(([k, v]) => el("span", {}, `${k} `, el("b", { text: String(v) }))));
@@ -521,12 +553,17 @@ async function showRun(name) {
     return { spec, chart: lineChart(p.canvas, spec.options) };
   });
   const redraw = () => {
-    const last = Math.max(total, ...records.map((r) => r.epoch));
+    const going = info.status === "running" || info.status === "starting";
+    // a run still going: its whole planned length; else the epochs it has
+    const last = Math.max(going ? total : 0, ...records.map((r) => r.epoch));
     drawn.forEach(({ spec, chart }) => draw(chart, spec.datasets(records), last));
-    waiting.textContent = records.length ? "" : "Waiting for the first epoch to end…";
+    waiting.textContent = records.length || !going ? "" : "Waiting for the first epoch to end…";
+    charts.hidden = weights.node.hidden = !records.length && !going;
   };
 
-  async function update(info) {
+  async function update(latest) {
+    const redrawn = latest.status !== info.status;
+    info = latest;
     if (!config.settings && info.settings?.data) {
       // the run wrote its settings after the page was opened (it was starting)
       config = (await getJSON(`/api/run?run=${encodeURIComponent(name)}`).catch(() => ({}))).config || {};
@@ -534,26 +571,32 @@ async function showRun(name) {
     }
     total = info.epochs || total;
     status.replaceChildren(badge(info.status));
-    progress.textContent = info.epochs ? `epoch ${info.epoch} / ${info.epochs}` : `epoch ${info.epoch}`;
+    const going = info.status === "running" || info.status === "starting";
+    progress.textContent = !info.epoch && !going ? "" : info.epochs ? `epoch ${info.epoch} / ${info.epochs}` : `epoch ${info.epoch}`;
     progress.dataset.epoch = info.epoch;
     stop.hidden = !(info.launched && (info.status === "running" || info.status === "starting"));
+    if (redrawn) stop.disabled = false;
     resume.hidden = info.status !== "interrupted";
+    if (stop.hidden) stop.textContent = "Stop";
     problem.hidden = !info.error || info.status === "interrupted";
     problem.textContent = info.error || "";
+    again.hidden = info.status !== "failed" && info.status !== "diverged";
     if (info.status === "interrupted") {
       note.hidden = false;
-      note.textContent = info.checkpoint
+      note.textContent = info.checkpoint && info.epoch > 0
         ? `Interrupted with a checkpoint after epoch ${info.epoch}: Resume continues from it, and ends exactly as an uninterrupted run would.`
-        : "Interrupted before its first checkpoint: Resume trains it again from its initial weights (the same result).";
+        : "Stopped before its first epoch ended: Resume starts it again from its initial weights (the same result).";
     } else if (info.status === "running" && !info.launched) {
       note.hidden = false;
       note.textContent = "Training in another process (a terminal, a sweep): stop it there.";
     } else {
       note.hidden = true;
     }
+    if (redrawn) redraw();
   }
 
   async function act(what) {
+    // disabled until the server answers; a stopping run keeps “Stopping…” until its status changes
     stop.disabled = resume.disabled = true;
     try {
       await getJSON(`/api/${what}`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ run: name }) });
@@ -561,8 +604,9 @@ async function showRun(name) {
     } catch (error) {
       problem.hidden = false;
       problem.textContent = error.message;
+      stop.disabled = false;
     } finally {
-      setTimeout(() => { stop.disabled = resume.disabled = false; stop.textContent = "Stop"; }, what === "stop" ? 3000 : 500);
+      resume.disabled = false;
     }
   }
 
@@ -579,27 +623,31 @@ async function showRun(name) {
   });
 }
 
-async function showCompare(names) {
-  main.replaceChildren(el("p", {}, el("a", { href: "#/", text: "← all runs" })), el("h1", { text: "Compare runs" }));
+async function showCompare(names, view) {
+  main.replaceChildren(el("p", {}, el("a", { class: "back", href: "#/", text: "← all runs" })), el("h1", { text: "Compare runs" }));
   if (names.length < 2) {
     main.append(el("div", { class: "empty" }, "Tick two or more runs on the ", el("a", { href: "#/", text: "Runs" }),
       " page (a sweep's “select all” takes its cells) and press Compare."));
     return;
   }
   const runs = [];
+  const problems = [];
   for (const name of names) {
     try {
       runs.push(await getJSON(`/api/run?run=${encodeURIComponent(name)}`));
     } catch (error) {
-      main.append(el("p", { class: "error", text: `${name}: ${error.message}` }));
+      problems.push(el("p", { class: "error", text: `${name}: ${error.message}` }));
     }
+    if (view !== viewNumber) return; // another view was opened meanwhile
   }
+  main.append(...problems);
   runs.sort(byRegularizerAndLambda);
+  const colours = runColours(runs);
   const labels = runs.map((r) => r.name);
   const short = uniqueLabels(runs);
   const chips = el("div", { class: "chips" });
   const showChips = () => chips.replaceChildren(...runs.map((r, i) =>
-    el("a", { class: "chip", href: runLink(r.name) }, el("i", { style: `background:${RUNS[i % RUNS.length]}` }), el("span", { text: short[i] }), badge(r.status))));
+    el("a", { class: "chip", href: runLink(r.name) }, el("i", { style: `background:${colours[i]}` }), el("span", { text: breakable(short[i]) }), badge(r.status))));
   showChips();
   main.append(chips);
   const charts = el("div", { class: "charts" });
@@ -610,32 +658,40 @@ async function showCompare(names) {
     ["Data cost C₀", "On the validation data: the penalty left out, so runs with different λ compare fairly.", { y: "C₀" }, (r) => (x) => x[part(r)]?.data_cost],
     ["Penalty", "The regularization term of the cost (its own λ and n in each run).", { y: "penalty" }, () => (x) => x.training?.penalty],
     ["Weight size", "RMS of all weights (log scale).", { y: "RMS", log: true }, () => (x) => positiveOrNull(x.weights?.rms)],
-    ["Exact zeros", "Share of all weights that are exactly 0.", { y: "weights = 0", percentAxis: true }, () => (x) => 100 * x.weights?.fraction_zero],
-    ["Sign flips", "Weights whose sign changed during the epoch, all layers.", { y: "weights per epoch" }, () => (x) => x.weights?.sign_flips],
+    ["Exact zeros", "Share of all weights that are exactly 0.", { y: "weights = 0", percentAxis: true, min: 0, suggestedMax: 1 }, () => (x) => 100 * x.weights?.fraction_zero],
+    ["Sign flips", "Weights whose sign changed during the epoch, all layers.", { y: "weights per epoch", min: 0, suggestedMax: 1 }, () => (x) => x.weights?.sign_flips],
   ];
   const drawn = specs.map(([title, text, options, value]) => {
     const p = panel(title, text);
     charts.append(p.node);
     const chart = lineChart(p.canvas, options);
-    chart.options.plugins.legend.display = runs.length <= 4; // else the chips above say which colour is which
+    chart.options.plugins.legend.display = runs.length <= 6; // else the chips above say which colour is which
     return { chart, value };
   });
   const lambdaPanel = panel("Against λ", "Each run's last epoch: accuracy (solid, left axis) and exact zeros (dashed, right axis), per regularizer.", { wide: true });
   let lambdaChart = null;
   const redraw = () => {
-    const last = Math.max(...runs.map((r) => Math.max(r.epochs || 0, ...r.records.map((x) => x.epoch))));
-    // earlier runs drawn wider, so a run whose line lies exactly on another's still shows
-    const width = (i) => Math.max(1.5, 4 - (2.5 * i) / Math.max(1, runs.length - 1));
+    const going = (r) => r.status === "running" || r.status === "starting";
+    const last = Math.max(...runs.map((r) => Math.max(going(r) ? r.epochs || 0 : 0, ...r.records.map((x) => x.epoch))));
+    // earlier runs wider and drawn underneath (a higher order is drawn first), so a run whose
+    // line lies exactly on another's still shows as a rim around it
+    const width = (i) => Math.max(1.5, 4.5 - (3 * i) / Math.max(1, runs.length - 1));
     drawn.forEach(({ chart, value }) =>
-      draw(chart, runs.map((r, i) => series(short[i], RUNS[i % RUNS.length], points(r.records, value(r)), { borderWidth: width(i) })), last));
+      draw(chart, runs.map((r, i) => series(short[i], colours[i], points(r.records, value(r)), { borderWidth: width(i), order: runs.length - i })), last));
     const lambdas = new Set(runs.map((r) => JSON.stringify(r.settings?.lmbda)));
     if (lambdas.size >= 2 && runs.every((r) => typeof r.settings?.lmbda === "number")) {
       if (!lambdaChart) {
         charts.prepend(lambdaPanel.node);
         const xLog = runs.every((r) => r.settings.lmbda > 0);
-        lambdaChart = lineChart(lambdaPanel.canvas, { y: "accuracy", percentAxis: true, xTitle: xLog ? "λ (log scale)" : "λ", xLog, y2: "weights = 0 (%)" });
+        lambdaChart = lineChart(lambdaPanel.canvas, { y: "accuracy", percentAxis: true, xTitle: xLog ? "λ (log scale)" : "λ", xLog, y2: "weights = 0" });
+        // a tick at every λ of these runs, and none between
+        const values = [...new Set(runs.map((r) => r.settings.lmbda))].sort((a, b) => a - b);
+        lambdaChart.options.scales.x.afterBuildTicks = (axis) => { axis.ticks = values.map((value) => ({ value })); };
+        lambdaChart.options.scales.x.ticks = { callback: (value) => number(value), autoSkip: false, maxRotation: 0 };
+        const span = xLog ? [values[0] / 1.5, values[values.length - 1] * 1.5] : [values[0], values[values.length - 1]];
+        [lambdaChart.options.scales.x.min, lambdaChart.options.scales.x.max] = span;
       }
-      draw(lambdaChart, lambdaSeries(runs, part));
+      draw(lambdaChart, lambdaSeries(runs, part, colours));
     }
   };
   redraw();
@@ -665,33 +721,59 @@ function byRegularizerAndLambda(a, b) {
   return reg(a).localeCompare(reg(b)) || lambda(a) - lambda(b) || a.name.localeCompare(b.name);
 }
 
-function lambdaSeries(runs, part) {
+function lambdaSeries(runs, part, colours) {
   const groups = {};
-  for (const r of runs) {
+  runs.forEach((r, i) => {
     const last = r.records[r.records.length - 1];
-    if (!last) continue;
+    if (!last) return;
     const reg = r.regularizer || r.settings?.reg || "?";
-    (groups[reg] ||= []).push({ x: r.settings.lmbda, accuracy: 100 * last[part(r)]?.accuracy, zero: 100 * last.weights?.fraction_zero });
-  }
+    groups[reg] ||= { colour: colours.group[reg], rows: [] };
+    groups[reg].rows.push({ x: r.settings.lmbda, accuracy: 100 * last[part(r)]?.accuracy, zero: 100 * last.weights?.fraction_zero });
+  });
   const list = [];
-  Object.entries(groups).forEach(([reg, rows], i) => {
+  for (const [reg, { colour, rows }] of Object.entries(groups)) {
     rows.sort((a, b) => a.x - b.x);
-    const colour = RUNS[i % RUNS.length];
     list.push(series(`${reg}: accuracy`, colour, rows.map((p) => ({ x: p.x, y: finiteOrNull(p.accuracy) })), { pointRadius: 4 }));
     list.push(series(`${reg}: zeros`, colour, rows.map((p) => ({ x: p.x, y: finiteOrNull(p.zero) })), { yAxisID: "y2", borderDash: [6, 4], pointRadius: 4, pointStyle: "rectRot" }));
-  });
+  }
   return list;
 }
 
-async function showNew() {
+// one hue per regularizer, from dark to light along λ, so a sweep's colours read at a glance
+const HUES = [
+  ["#08306b", "#08519c", "#2171b5", "#4292c6", "#6baed6", "#9ecae1"],
+  ["#7f2704", "#a63603", "#d94801", "#f16913", "#fd8d3c", "#fdae6b"],
+  ["#00441b", "#006d2c", "#238b45", "#41ab5d", "#74c476", "#a1d99b"],
+  ["#67000d", "#a50f15", "#cb181d", "#ef3b2c", "#fb6a4a", "#fc9272"],
+  ["#3f007d", "#54278f", "#6a51a3", "#807dba", "#9e9ac8", "#bcbddc"],
+  ["#252525", "#404040", "#636363", "#828282", "#969696", "#bdbdbd"],
+];
+
+function runColours(runs) {
+  const regs = [...new Set(runs.map((r) => r.regularizer || r.settings?.reg || "?"))];
+  const colours = runs.map((r) => {
+    const reg = r.regularizer || r.settings?.reg || "?";
+    const hue = HUES[regs.indexOf(reg) % HUES.length];
+    const group = runs.filter((x) => (x.regularizer || x.settings?.reg || "?") === reg);
+    const k = group.indexOf(r);
+    // one run of a kind: the hue's middle; several: spread over its shades
+    const shade = group.length === 1 ? 2 : Math.round((k * (hue.length - 1)) / (group.length - 1));
+    return hue[Math.min(hue.length - 1, shade)];
+  });
+  colours.group = Object.fromEntries(regs.map((reg, i) => [reg, HUES[i % HUES.length][2]]));
+  return colours;
+}
+
+async function showNew(view) {
   main.replaceChildren(el("h1", { text: "New run" }));
   let options;
   try {
     options = await getJSON("/api/options");
   } catch (error) {
-    main.append(el("p", { class: "error", text: error.message }));
+    if (view === viewNumber) main.append(el("p", { class: "error", text: error.message }));
     return;
   }
+  if (view !== viewNumber) return; // another view was opened meanwhile
   const d = options.defaults;
   const choice = (name, values, value) => el("select", { name }, values.map((v) => el("option", { value: v, text: v, selected: v === value })));
   const field = (label, input, help) => el("label", {}, label, input, help ? el("small", { text: help }) : null);
@@ -716,12 +798,20 @@ async function showNew() {
     event.preventDefault();
     submit.disabled = true;
     const values = Object.fromEntries(new FormData(form).entries());
+    form.querySelectorAll(".invalid").forEach((node) => node.classList.remove("invalid"));
     try {
       const started = await getJSON("/api/runs", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(values) });
       location.hash = runLink(started.run);
     } catch (problem) {
       error.hidden = false;
       error.textContent = problem.message;
+      // mark the field the message names (as nnreg train names its option)
+      const option = /'?--([a-z-]+)'?|'(name)'/.exec(problem.message);
+      const field = option && form.querySelector(`[name="${(option[1] || option[2]).replace("-", "_")}"]`);
+      if (field) {
+        field.classList.add("invalid");
+        field.focus();
+      }
     } finally {
       submit.disabled = false;
     }
@@ -734,20 +824,21 @@ async function showNew() {
 function route() {
   leaving.forEach((close) => close());
   leaving = [];
+  const view = ++viewNumber;
   setLive(false, "connecting…");
   const hash = location.hash || "#/";
   const [path, query] = hash.slice(1).split("?");
-  const view = path.startsWith("/run/") ? "runs" : path.slice(1) || "runs";
-  document.querySelectorAll("header nav a").forEach((a) => a.classList.toggle("active", a.dataset.view === view));
-  if (path.startsWith("/run/")) return showRun(decodeURIComponent(path.slice(5)));
+  const tab = path.startsWith("/run/") ? "runs" : path.slice(1) || "runs";
+  document.querySelectorAll("header nav a").forEach((a) => a.classList.toggle("active", a.dataset.view === tab));
+  if (path.startsWith("/run/")) return showRun(decodeURIComponent(path.slice(5)), view);
   if (path === "/compare") {
     const given = (query || "").startsWith("runs=") ? query.slice(5).split(",").filter(Boolean) : [];
     const list = given.length ? given.map(decodeURIComponent) : [...selected];
-    return showCompare(list);
+    return showCompare(list, view);
   }
   if (path === "/new") {
     setLive(false, "");
-    return showNew();
+    return showNew(view);
   }
   return showRuns();
 }
