@@ -137,6 +137,7 @@ def test_a_form_mistake_is_shown_with_the_command_lines_message(tmp_path, page):
         error = page.locator("form .error")
         error.wait_for()
         assert "--eta" in error.inner_text() and "fast" in error.inner_text()
+        assert page.locator("input[name=eta].invalid").count() == 1  # the field is marked
     assert list(tmp_path.iterdir()) == []
 
 

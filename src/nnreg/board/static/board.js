@@ -117,7 +117,8 @@ function lineChart(canvas, { y = "", log = false, percentAxis = false, xTitle = 
       interaction: { mode: "nearest", intersect: false },
       scales,
       plugins: {
-        legend: { position: "bottom", labels: { boxWidth: 22, boxHeight: 2, font: { size: 11 } } },
+        // in the order the lines were given (a dataset's drawing order would reverse it)
+        legend: { position: "bottom", labels: { boxWidth: 22, boxHeight: 2, font: { size: 11 }, sort: (a, b) => a.datasetIndex - b.datasetIndex } },
         tooltip: { callbacks: { label: (c) => `${c.dataset.label}: ${number(c.parsed.y)}` } },
       },
     },
@@ -744,8 +745,8 @@ const HUES = [
   ["#08306b", "#08519c", "#2171b5", "#4292c6", "#6baed6", "#9ecae1"],
   ["#7f2704", "#a63603", "#d94801", "#f16913", "#fd8d3c", "#fdae6b"],
   ["#00441b", "#006d2c", "#238b45", "#41ab5d", "#74c476", "#a1d99b"],
-  ["#67000d", "#a50f15", "#cb181d", "#ef3b2c", "#fb6a4a", "#fc9272"],
   ["#3f007d", "#54278f", "#6a51a3", "#807dba", "#9e9ac8", "#bcbddc"],
+  ["#67000d", "#a50f15", "#cb181d", "#ef3b2c", "#fb6a4a", "#fc9272"],
   ["#252525", "#404040", "#636363", "#828282", "#969696", "#bdbdbd"],
 ];
 
