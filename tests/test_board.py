@@ -432,6 +432,7 @@ def test_many_clients_at_once_get_consistent_answers(two_runs):
     assert problems == [] and len(results) == 12 * 15 + 3 and all(results)
 
 
+@pytest.mark.slow  # the same as the test of a second Ctrl-C below, with one signal
 def test_ctrl_c_stops_the_board_and_its_runs_cleanly_with_a_client_listening(tmp_path):
     with board(tmp_path) as (url, process):
         post_json(url + "api/runs", {"epochs": "1000", "name": "going"})

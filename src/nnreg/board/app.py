@@ -129,12 +129,10 @@ def create_app(root: Path, max_running: int | None = None) -> Starlette:
         stopping = anyio.Event()
 
         async def changes():
-            sent = None
+            changed = _Changed()
             while not stopping.is_set():
                 listing = await anyio.to_thread.run_sync(index.runs)
-                text = json.dumps(_finite(listing))
-                if text != sent:
-                    sent = text
+                if (text := changed(listing)) is not None:
                     yield {"event": "runs", "data": text}
                 await _pause(stopping)
 
@@ -147,7 +145,7 @@ def create_app(root: Path, max_running: int | None = None) -> Starlette:
         stopping = anyio.Event()
 
         async def changes():
-            sent = None
+            changed = _Changed()
             while not stopping.is_set():
                 try:
                     first, records = await anyio.to_thread.run_sync(follower.new_records)
@@ -157,9 +155,7 @@ def create_app(root: Path, max_running: int | None = None) -> Starlette:
                 if records:
                     data = json.dumps(_finite({"from": first, "records": records}))
                     yield {"event": "metrics", "id": str(first + len(records)), "data": data}
-                text = json.dumps(_finite(status))
-                if text != sent:
-                    sent = text
+                if (text := changed(status)) is not None:
                     yield {"event": "run", "data": text}
                 await _pause(stopping)
 
@@ -212,6 +208,20 @@ def _events(changes, stopping: anyio.Event) -> EventSourceResponse:
     """A stream of server-sent events that ends cleanly (its generator returns) when the
     server stops."""
     return EventSourceResponse(changes, ping=15, shutdown_event=stopping, shutdown_grace_period=2)
+
+
+class _Changed:
+    """A value as JSON when it differs from the one given before, else None."""
+
+    def __init__(self) -> None:
+        self.sent: str | None = None
+
+    def __call__(self, value: Any) -> str | None:
+        text = json.dumps(_finite(value))
+        if text == self.sent:
+            return None
+        self.sent = text
+        return text
 
 
 async def _pause(stopping: anyio.Event) -> None:
