@@ -101,15 +101,17 @@ def test_a_run_started_from_the_page_trains_live_and_stops_with_a_checkpoint(tmp
         page.fill("input[name=name]", "from-the-page")
         page.click("button[type=submit]")
         page.wait_for_url("**/#/run/from-the-page")
-        progress = page.locator("h1 [data-epoch]")
-        page.wait_for_function(
-            "() => +document.querySelector('h1 [data-epoch]')?.dataset.epoch >= 2"
+        # the epoch count (the run's status) and the charts (its metrics) come as separate
+        # events: each is waited for
+        epoch = "+document.querySelector('h1 [data-epoch]')?.dataset.epoch"
+        points = (
+            "Chart.getChart(document.querySelector('.charts .panel:nth-child(1) canvas'))"
+            ".data.datasets[0]?.data.length"
         )
-        first = int(progress.get_attribute("data-epoch"))
+        page.wait_for_function(f"() => {epoch} >= 2 && {points} >= 2")
+        first = page.evaluate(f"() => {epoch}")
         cost = chart_points(page, ".charts .panel:nth-child(1) canvas")
-        page.wait_for_function(
-            f"() => +document.querySelector('h1 [data-epoch]').dataset.epoch > {first + 1}"
-        )
+        page.wait_for_function(f"() => {epoch} > {first + 1} && {points} > {cost[0]}")
         later = chart_points(page, ".charts .panel:nth-child(1) canvas")
         assert later[0] > cost[0] >= 2  # the charts grow with the epochs
         assert len(chart_points(page, ".charts .panel:nth-child(3) canvas")) >= 4  # RMS, refs
