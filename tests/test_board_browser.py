@@ -140,7 +140,17 @@ def test_a_form_mistake_is_shown_with_the_command_lines_message(tmp_path, page):
         error.wait_for()
         assert "--eta" in error.inner_text() and "fast" in error.inner_text()
         assert page.locator("input[name=eta].invalid").count() == 1  # the field is marked
-    assert list(tmp_path.iterdir()) == []
+        assert list(tmp_path.iterdir()) == []
+        # a mistake only the data reveal: the run starts, fails, and its page says why
+        page.fill("input[name=eta]", "0.5")
+        page.fill("input[name=sizes]", "5,10")
+        page.fill("input[name=name]", "wrong-sizes")
+        page.click("button[type=submit]")
+        page.locator(".badge.failed").wait_for()
+        shown = page.locator(".error[role=alert]").inner_text()
+        assert shown.startswith("Error:") and "64" in shown
+    # the browser logs the refused form's answer; nothing else
+    assert [p for p in page.problems if "400 (Bad Request)" not in p] == []
 
 
 def test_two_runs_compared(two_runs, page):
