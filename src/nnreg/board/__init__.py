@@ -87,7 +87,16 @@ def serve(
     sock = bind(host, port)
     app = create_app(root, max_running)
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2, lifespan="on")
-    server = uvicorn.Server(config)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            # The first stop signal only: the board then ends its event streams and stops its
+            # runs within seconds; a second Ctrl-C would make uvicorn skip the application's
+            # shutdown (and log the cancelled lifespan task's traceback).
+            if not self.should_exit:
+                super().handle_exit(sig, frame)
+
+    server = Server(config)
 
     def stop(signum, frame) -> None:
         server.should_exit = True  # uvicorn's own handler does this once it runs
