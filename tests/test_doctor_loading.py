@@ -349,7 +349,13 @@ def test_ctrl_c_stops_the_learners_code_and_exits_130(tmp_path):
         assert time.monotonic() < deadline and process.poll() is None
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
-    _, errors = process.communicate(timeout=20)
+    try:
+        _, errors = process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:  # say what it had done, to tell a hang from a lost signal
+        process.kill()
+        _, errors = process.communicate()
+        alive = none_running([int((pids / "learner").read_text())])
+        pytest.fail(f"nnreg doctor still ran 20 s after Ctrl-C (learner gone: {alive}): {errors!r}")
     assert process.returncode == 130
     assert "Interrupted" in errors and "Traceback" not in errors
     assert none_running([int((pids / "learner").read_text())])
