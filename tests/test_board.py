@@ -663,3 +663,17 @@ def test_ctrl_c_twice_still_stops_the_runs_with_a_checkpoint_and_no_traceback(tm
     assert "Traceback" not in process.stderr_text and "ERROR" not in process.stderr_text
     assert has_checkpoint(tmp_path / "going")
     assert "Interrupted by SIGTERM" in (tmp_path / "going" / LOG).read_text()
+
+
+def test_a_finished_runs_row_is_kept_until_one_of_its_files_changes(tmp_path):
+    from nnreg.board.folders import RunIndex
+
+    make_run(tmp_path / "done")
+    index = RunIndex(tmp_path)
+    assert index.run("done")["epoch"] == 2
+    records = read_run(tmp_path / "done")["metrics"]
+    with open(tmp_path / "done" / "metrics.jsonl", "a") as handle:
+        handle.write(json.dumps({**records[-1], "epoch": 3}) + "\n")
+    assert index.run("done")["epoch"] == 3
+    (tmp_path / "done" / "summary.json").write_text("[]")
+    assert index.run("done")["status"] == "failed"

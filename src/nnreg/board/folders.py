@@ -13,6 +13,7 @@ import base64
 import json
 import os
 import re
+import stat
 import threading
 import time
 from dataclasses import dataclass, field
@@ -72,6 +73,10 @@ class RunIndex:
         self._lock = threading.Lock()
         self._scanned_at = -1.0
         self._names: list[str] = []
+        self._known: set[str] = set()
+        self._scan_every = self.refresh
+        self._runs_every = self.refresh / 2
+        self._rows: dict[str, tuple] = {}
         self._sweeps: dict[str, str] = {}
         self._tails: dict[str, _Tail] = {}
         self._runs_lock = threading.Lock()
@@ -84,9 +89,13 @@ class RunIndex:
     def names(self) -> list[str]:
         """Every run's name, newest first (rescanned when older than ``refresh``)."""
         with self._lock:
-            if time.monotonic() - self._scanned_at >= self.refresh:
+            if time.monotonic() - self._scanned_at >= self._scan_every:
+                started = time.monotonic()
                 self._names, self._sweeps = self._scan()
+                self._known = set(self._names)
                 self._scanned_at = time.monotonic()
+                # a big tree is looked at less often: at most a fifth of the time scanning
+                self._scan_every = max(self.refresh, 5 * (self._scanned_at - started))
             return list(self._names)
 
     def rescan(self) -> None:
@@ -117,7 +126,8 @@ class RunIndex:
 
     def folder(self, name: Any) -> Path:
         """The folder of the run called ``name``; :class:`UnknownRun` for anything else."""
-        if not isinstance(name, str) or name not in self.names():
+        self.names()  # looked at again when stale
+        if not isinstance(name, str) or name not in self._known:
             raise UnknownRun(name)
         path = (self.root / name).resolve()
         if not path.is_relative_to(self.root) or path == self.root:
@@ -128,11 +138,15 @@ class RunIndex:
 
     def runs(self) -> list[dict[str, Any]]:
         """Every run's settings, status and headline numbers (see :meth:`run`); clients
-        asking within ``refresh / 2`` seconds of each other share one look at the folders."""
+        asking within ``refresh / 2`` seconds of each other (longer for a folder of many
+        runs) share one look at the folders."""
         with self._runs_lock:
-            if time.monotonic() - self._runs_at >= self.refresh / 2:
+            if time.monotonic() - self._runs_at >= self._runs_every:
+                started = time.monotonic()
                 self._runs = [self.run(name) for name in self.names()]
                 self._runs_at = time.monotonic()
+                # many runs are looked at less often: at most a fifth of the time looking
+                self._runs_every = max(self.refresh / 2, 5 * (self._runs_at - started))
             return self._runs
 
     def run(self, name: str) -> dict[str, Any]:
@@ -142,7 +156,14 @@ class RunIndex:
         the reason, never an error of the whole list."""
         folder = self.folder(name)
         try:
-            return self._run(name, folder)
+            stamp = _stamps(folder, (CONFIG, SUMMARY, METRICS, LOG))
+            cached = self._rows.get(name)
+            if cached is not None and cached[0] == stamp and name not in self.launched:
+                return cached[1]
+            row = self._run(name, folder)
+            if row["status"] in ("finished", "diverged", "failed") and name not in self.launched:
+                self._rows[name] = (stamp, row)  # stays so until one of its files changes
+            return row
         except Exception as error:  # noqa: BLE001 - one damaged run must not hide the others
             return {
                 **_unreadable(name),
@@ -207,8 +228,15 @@ class RunIndex:
         return "interrupted", None
 
     def readable(self, path: Path) -> bool:
-        """Whether ``path`` is a file inside the root (a link leading out is not)."""
+        """Whether ``path`` is a file inside the root (a link leading out is not). A plain
+        file of a run folder is (the folder was found under the root without following
+        links, and checked by :meth:`folder`); a link is followed to see where it leads."""
         try:
+            mode = os.lstat(path).st_mode
+            if stat.S_ISREG(mode):
+                return True
+            if not stat.S_ISLNK(mode):
+                return False
             return path.is_file() and Path(os.path.realpath(path)).is_relative_to(self.root)
         except OSError:
             return False
@@ -398,6 +426,18 @@ def _float32_base64(values: np.ndarray) -> str:
 _UNREADABLE = object()
 """A file that is there but holds no JSON object (or leads out of the root)."""
 SNAPSHOT_NAME = re.compile(r"epoch-\d{1,9}\.npz")
+
+
+def _stamps(folder: Path, names: tuple[str, ...]) -> tuple:
+    """Size and modification time of each file (None for one that is not there)."""
+    stamps = []
+    for name in names:
+        try:
+            info = os.stat(folder / name)
+            stamps.append((info.st_ino, info.st_size, info.st_mtime_ns))
+        except OSError:
+            stamps.append(None)
+    return tuple(stamps)
 
 
 def _get(mapping: Any, *keys: str) -> Any:
