@@ -174,16 +174,18 @@ def repair_initial_parameters(folder: Path, network: Network) -> bool:
 
 def metrics_line(record: dict[str, Any]) -> str:
     """One epoch as strict JSON: NaN and ±inf (a diverged cost) are written as null."""
-    return json.dumps(_finite_or_none(record), allow_nan=False) + "\n"
+    return json.dumps(finite_or_none(record), allow_nan=False) + "\n"
 
 
-def _finite_or_none(value: Any) -> Any:
+def finite_or_none(value: Any) -> Any:
+    """``value`` with every NaN and ±inf inside it (dicts, lists) replaced by None, as strict
+    JSON needs."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {key: _finite_or_none(item) for key, item in value.items()}
+        return {key: finite_or_none(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_finite_or_none(item) for item in value]
+        return [finite_or_none(item) for item in value]
     return value
 
 

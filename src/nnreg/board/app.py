@@ -33,6 +33,7 @@ from starlette.staticfiles import StaticFiles
 
 from nnreg.board.folders import RunIndex, UnknownRun
 from nnreg.board.launcher import DATA_SETS, FORM_OPTIONS, FormError, Launcher, Refused
+from nnreg.runs import finite_or_none
 
 STATIC = Path(__file__).parent / "static"
 WATCH_SECONDS = 0.25
@@ -71,7 +72,7 @@ def create_app(root: Path, max_running: int | None = None) -> Starlette:
         name = run_name(request)
         records = index.records(name)
         return JSONResponse(
-            _finite({**index.run(name), "config": index.config(name), "records": records})
+            finite_or_none({**index.run(name), "config": index.config(name), "records": records})
         )
 
     def weights(request: Request):
@@ -153,7 +154,7 @@ def create_app(root: Path, max_running: int | None = None) -> Starlette:
                 except UnknownRun:
                     return
                 if records:
-                    data = json.dumps(_finite({"from": first, "records": records}))
+                    data = json.dumps(finite_or_none({"from": first, "records": records}))
                     yield {"event": "metrics", "id": str(first + len(records)), "data": data}
                 if (text := changed(status)) is not None:
                     yield {"event": "run", "data": text}
@@ -217,7 +218,7 @@ class _Changed:
         self.sent: str | None = None
 
     def __call__(self, value: Any) -> str | None:
-        text = json.dumps(_finite(value))
+        text = json.dumps(finite_or_none(value))
         if text == self.sent:
             return None
         self.sent = text
@@ -232,14 +233,3 @@ async def _pause(stopping: anyio.Event) -> None:
 
 async def _error(request: Request, error: HTTPException):
     return JSONResponse({"error": error.detail}, status_code=error.status_code)
-
-
-def _finite(value: Any) -> Any:
-    """JSON has no NaN or infinity: a diverged value is sent as null."""
-    if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
-        return None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite(item) for item in value]
-    return value
