@@ -120,15 +120,29 @@ def test_a_huge_cost_prints_in_a_few_characters(tmp_path):
     [pytest.param(0.1, marks=pytest.mark.slow), 0.3, pytest.param(1.0, marks=pytest.mark.slow)],
 )
 def test_ctrl_c_at_any_moment_of_start_up_stops_without_a_traceback(tmp_path, delay):
+    """The delay counts from the moment nnreg's own code runs. Before that the interpreter is
+    still starting (its ``site`` module, the ``.pth`` files of the installed packages, which may
+    import anything): a Ctrl-C there is CPython's to handle, and it prints its own fatal error
+    whatever the package is. ``-X importtime`` reports each module as its import finishes, so
+    the line naming ``nnreg.command`` marks the moment the command's guard is in place."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "nnreg", "train", "--data", "digits", "--out", str(tmp_path / "r")],
+        [sys.executable, "-X", "importtime", "-m", "nnreg", "train", "--data", "digits"]
+        + ["--out", str(tmp_path / "r")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if line.rstrip().endswith("| nnreg.command"):
+            break
+    else:
+        pytest.fail("nnreg.command was never imported:\n" + "".join(seen))
     time.sleep(delay)
     process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=60)
+    _, rest = process.communicate(timeout=60)
+    err = "".join(seen) + rest
     assert "Traceback" not in err, err
     assert process.returncode in (0, 130, -signal.SIGINT), (process.returncode, err)
 
