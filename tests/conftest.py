@@ -1,3 +1,4 @@
+import signal
 import sys
 from pathlib import Path
 
@@ -7,6 +8,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 import nnreg  # noqa: E402
+
+# The Ctrl-C tests send SIGINT to nnreg's commands as a terminal would. A test run started in
+# the background by a shell without job control (``pytest &`` in a script) has SIGINT ignored,
+# and every command it starts would inherit that (Python leaves an ignored SIGINT ignored, so
+# no KeyboardInterrupt): give the commands the SIGINT a terminal gives them.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REGULARIZER_NAMES = ["none", "l2", "l1", "l1-proximal", "l1-cumulative", "elastic-net", "decoupled"]
 
