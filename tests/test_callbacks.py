@@ -143,3 +143,72 @@ def test_progress_and_liveplot_outside_a_notebook(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-3:] == ["True", "False", "False"]
     assert "epoch   2/2" in result.stdout
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def monotonic(self):
+        return self.now
+
+
+def live_plot_drawing_epochs(monkeypatch, epochs, epoch_seconds, drawing_seconds, **options):
+    """Which epochs a LivePlot in a (pretend) notebook draws, when an epoch takes
+    ``epoch_seconds`` and a drawing ``drawing_seconds`` of a fake clock."""
+    from nnreg import callbacks, notebook
+
+    clock = FakeClock()
+    drawn = []
+
+    def draw(records, network):
+        drawn.append(records[-1]["epoch"])
+        clock.now += drawing_seconds
+        return type("Figure", (), {"savefig": lambda self, *a, **k: None})()
+
+    monkeypatch.setattr(callbacks, "time", clock)
+    monkeypatch.setattr(callbacks, "live_figure", draw)
+    monkeypatch.setattr(notebook, "in_notebook", lambda: True)
+    monkeypatch.setattr(notebook, "Display", lambda: type("D", (), {"show": lambda s, c: 0})())
+    live = nnreg.LivePlot(**options)
+    live.on_train_begin(epochs, 1)
+    for epoch in range(1, epochs + 1):
+        clock.now += epoch_seconds
+        live.on_epoch_end({"epoch": epoch}, None)
+    live.on_train_end(None, None)
+    return drawn
+
+
+def test_liveplot_draws_less_often_when_epochs_are_shorter_than_a_drawing(monkeypatch):
+    pytest.importorskip("IPython")
+    # slow epochs: every epoch drawn
+    assert live_plot_drawing_epochs(monkeypatch, 5, 10.0, 1.0) == [1, 2, 3, 4, 5]
+    # an epoch of 0.1 s, a drawing of 1 s: after each drawing, 3 s of epochs (a quarter of the
+    # time is spent drawing), then the next epoch; the last epoch always drawn
+    drawn = live_plot_drawing_epochs(monkeypatch, 70, 0.1, 1.0)
+    assert drawn == [1, 31, 61, 70]
+    # a drawing share of a half: as long training as drawing
+    assert live_plot_drawing_epochs(monkeypatch, 25, 0.1, 1.0, drawing_share=0.5) == [
+        1, 11, 21, 25
+    ]  # fmt: skip
+    # every epoch when asked to, whatever it costs; `every` still counts epochs
+    assert live_plot_drawing_epochs(monkeypatch, 4, 0.1, 1.0, drawing_share=1) == [1, 2, 3, 4]
+    assert live_plot_drawing_epochs(monkeypatch, 7, 10.0, 1.0, every=3) == [3, 6, 7]
+
+
+@pytest.mark.parametrize(
+    "options, named",
+    [
+        ({"every": 0}, "every"),
+        ({"every": 1.5}, "every"),
+        ({"every": True}, "every"),
+        ({"dpi": "high"}, "dpi"),
+        ({"dpi": 0}, "dpi"),
+        ({"drawing_share": 0}, "drawing_share"),
+        ({"drawing_share": 1.5}, "drawing_share"),
+        ({"drawing_share": float("nan")}, "drawing_share"),
+    ],
+)
+def test_liveplot_refuses_bad_options_by_name(options, named):
+    with pytest.raises(ValueError, match=named):
+        nnreg.LivePlot(**options)

@@ -7,9 +7,10 @@
 * :class:`ProgressBar` — a progress bar (``nnreg.train(..., progress=True)``), and a line per
   epoch with ``progress="epochs"``: a rich bar in a terminal, one text output replaced in
   place in a notebook;
-* :class:`LivePlot` — in a notebook, one figure redrawn in place each epoch: the cost split
-  into data cost and penalty, accuracy, per-layer RMS against 1/√n_in, exact zeros, sign flips
-  and the first layer's weights as images. In a terminal or a script it does nothing.
+* :class:`LivePlot` — in a notebook, one figure redrawn in place each epoch (less often when
+  epochs are shorter than a drawing): the cost split into data cost and penalty, accuracy,
+  per-layer RMS against 1/√n_in, exact zeros, sign flips and the first layer's weights as
+  images. In a terminal or a script it does nothing.
 
 A callback is any :class:`nnreg.Callback`: ``on_train_begin(epochs, steps_per_epoch)``,
 ``on_steps(steps)``, ``on_epoch_end(record, network)`` (``record`` is the epoch's metrics, see
@@ -142,12 +143,32 @@ class LivePlot(Callback):
     validation cost split into data cost C₀ and penalty, the accuracy, each layer's RMS
     weight against 1/√n_in, the fraction of weights exactly 0, the sign flips per epoch,
     and the first layer's weights as images (exact zeros in green). Outside a notebook it
-    draws nothing and costs nothing."""
+    draws nothing and costs nothing.
 
-    def __init__(self, every: int = 1, dpi: int = 80) -> None:
-        self.every, self.dpi = every, dpi
+    Drawing the figure takes about a second. When epochs are shorter than that (small data,
+    small networks), it waits after each drawing, up to the next epoch that is due, until
+    drawing has taken at most ``drawing_share`` of the time (by default a quarter: training
+    is slowed by at most a third); ``drawing_share=1`` draws every ``every`` epochs whatever
+    it costs. The last epoch is always drawn."""
+
+    def __init__(self, every: int = 1, dpi: int = 80, drawing_share: float = 0.25) -> None:
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"LivePlot: every must be a whole number of epochs ≥ 1, got {every!r}")
+        if isinstance(dpi, bool) or not isinstance(dpi, (int, float)) or not 10 <= dpi <= 600:
+            raise ValueError(f"LivePlot: dpi must be a number from 10 to 600, got {dpi!r}")
+        if (
+            isinstance(drawing_share, bool)
+            or not isinstance(drawing_share, (int, float))
+            or not 0 < drawing_share <= 1
+        ):
+            raise ValueError(
+                f"LivePlot: drawing_share must be a number in (0, 1], got {drawing_share!r}"
+            )
+        self.every, self.dpi, self.drawing_share = every, dpi, drawing_share
         self.records: list[dict[str, Any]] = []
         self.figure = None  # the last figure drawn (a matplotlib Figure)
+        self.drawn = 0  # how many epochs the figure shows
+        self._last_drawing = (0.0, 0.0)  # (when the last drawing ended, how long it took)
 
     def on_train_begin(self, epochs: int, steps_per_epoch: int) -> None:
         self.active = notebook.in_notebook()
@@ -158,20 +179,30 @@ class LivePlot(Callback):
         if not getattr(self, "active", False):
             return
         self.records.append(record)
-        if len(self.records) % self.every == 0:
+        if len(self.records) % self.every == 0 and self._time_to_draw():
             self._draw(network)
 
     def on_train_end(self, history, network) -> None:
-        if getattr(self, "active", False) and self.records and len(self.records) % self.every:
+        if getattr(self, "active", False) and len(self.records) > self.drawn:
             self._draw(network)
+
+    def _time_to_draw(self) -> bool:
+        """Whether the time since the last drawing ended is long enough for that drawing's
+        duration to be at most ``drawing_share`` of both together."""
+        ended, took = self._last_drawing
+        return time.monotonic() - ended >= took * (1 / self.drawing_share - 1)
 
     def _draw(self, network) -> None:
         from IPython.display import Image
 
+        start = time.monotonic()
         self.figure = live_figure(self.records, network)
         buffer = io.BytesIO()
         self.figure.savefig(buffer, format="png", dpi=self.dpi, bbox_inches="tight")
         self.display.show(Image(data=buffer.getvalue(), format="png"))
+        self.drawn = len(self.records)
+        end = time.monotonic()
+        self._last_drawing = (end, end - start)
 
 
 def live_figure(records: list[dict[str, Any]], network):
