@@ -893,6 +893,7 @@ def _lines(folder: Path) -> list[str]:
     return (folder / "metrics.jsonl").read_text().splitlines()
 
 
+@pytest.mark.slow
 def test_sigkill_at_the_worst_moments_then_resume_is_bit_identical(tmp_path, uninterrupted):
     moments = [
         "step:20",  # inside the first epoch: no checkpoint yet
@@ -919,8 +920,9 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(seed, tmp_path, 
 
 @pytest.mark.parametrize(
     "gap",
-    [pytest.param(0.01, marks=pytest.mark.slow), 0.025, pytest.param(0.04, marks=pytest.mark.slow)],
+    [0.01, 0.025, 0.04],
 )
+@pytest.mark.slow
 def test_a_second_ctrl_c_soon_after_the_first_exits_130_and_the_run_resumes(
     gap, tmp_path, uninterrupted
 ):

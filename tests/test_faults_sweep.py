@@ -504,7 +504,7 @@ def all_end(pids: list[int], seconds: float = 5.0) -> bool:
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads processes from /proc")
 @pytest.mark.parametrize(
     "number, status, group",
-    [(signal.SIGINT, 130, True), (signal.SIGTERM, 143, False)],
+    [(signal.SIGINT, 130, True), pytest.param(signal.SIGTERM, 143, False, marks=pytest.mark.slow)],
     ids=["ctrl-c", "sigterm"],
 )
 def test_a_signal_stops_the_sweep_its_workers_and_says_how_to_resume(
@@ -553,6 +553,7 @@ def unbroken(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads processes from /proc")
 def test_sigkill_of_the_sweep_ends_its_workers_and_the_rerun_is_bit_for_bit(tmp_path, unbroken):
     out = tmp_path / "sweep"
