@@ -21,6 +21,7 @@ A callback is any :class:`nnreg.Callback`: ``on_train_begin(epochs, steps_per_ep
 from __future__ import annotations
 
 import io
+import numbers
 import time
 from typing import Any
 
@@ -152,19 +153,19 @@ class LivePlot(Callback):
     it costs. The last epoch is always drawn."""
 
     def __init__(self, every: int = 1, dpi: int = 80, drawing_share: float = 0.25) -> None:
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
             raise ValueError(f"LivePlot: every must be a whole number of epochs ≥ 1, got {every!r}")
-        if isinstance(dpi, bool) or not isinstance(dpi, (int, float)) or not 10 <= dpi <= 600:
+        if isinstance(dpi, bool) or not isinstance(dpi, numbers.Real) or not 10 <= dpi <= 600:
             raise ValueError(f"LivePlot: dpi must be a number from 10 to 600, got {dpi!r}")
         if (
             isinstance(drawing_share, bool)
-            or not isinstance(drawing_share, (int, float))
+            or not isinstance(drawing_share, numbers.Real)
             or not 0 < drawing_share <= 1
         ):
             raise ValueError(
                 f"LivePlot: drawing_share must be a number in (0, 1], got {drawing_share!r}"
             )
-        self.every, self.dpi, self.drawing_share = every, dpi, drawing_share
+        self.every, self.dpi, self.drawing_share = int(every), dpi, float(drawing_share)
         self.records: list[dict[str, Any]] = []
         self.figure = None  # the last figure drawn (a matplotlib Figure)
         self.drawn = 0  # how many epochs the figure shows
