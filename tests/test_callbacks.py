@@ -49,17 +49,29 @@ def comparable(lines):
 
 def test_a_python_run_folder_is_the_command_lines_run_bit_for_bit(tmp_path):
     settings = TrainSettings(epochs=3, reg="l1-proximal", lmbda=2.0)
-    cli = run_training(settings, tmp_path / "cli")
-    cli_like(settings, [nnreg.RunFolder(tmp_path / "python", data="digits", seed=0)])
+    cli = run_training(settings, tmp_path / "cli", snapshots=True)
+    cli_like(settings, [nnreg.RunFolder(tmp_path / "python", seed=0, snapshots=True)])
     written = json.loads((tmp_path / "python" / "config.json").read_text())
     assert written["settings"] == json.loads((cli.folder / "config.json").read_text())["settings"]
     assert comparable((tmp_path / "python" / "metrics.jsonl").read_text().splitlines()) == (
         comparable((cli.folder / "metrics.jsonl").read_text().splitlines())
     )
-    for name in ("parameters.npz", "initial_parameters.npz"):
+    snapshots = [f"snapshots/epoch-{epoch:04d}.npz" for epoch in (1, 2, 3)]
+    assert sorted(p.name for p in (tmp_path / "python" / "snapshots").iterdir()) == [
+        name.split("/")[1] for name in snapshots
+    ]
+    for name in ("parameters.npz", "initial_parameters.npz", *snapshots):
         a, b = np.load(tmp_path / "python" / name), np.load(cli.folder / name)
-        assert all(np.array_equal(a[k], b[k]) for k in a.files)
+        assert a.files == b.files and all(np.array_equal(a[k], b[k]) for k in a.files)
     assert (tmp_path / "python" / "summary.json").is_file()
+
+
+def test_a_run_folder_keeps_no_snapshots_unless_asked(tmp_path):
+    cli_like(TrainSettings(epochs=1), [nnreg.RunFolder(tmp_path / "r")])
+    assert (tmp_path / "r" / "parameters.npz").is_file()
+    assert not (tmp_path / "r" / "snapshots").exists()
+    with pytest.raises(ValueError, match="snapshots"):
+        nnreg.RunFolder(tmp_path / "s", snapshots="yes")
 
 
 def test_an_interrupted_python_run_is_resumed_by_nnreg_train_and_drawn_by_nnreg_plot(tmp_path):

@@ -273,12 +273,17 @@ class RunFolder(Callback):
     against the settings they make when training begins, and a ``ValueError`` says what has
     no ``nnreg train`` equivalent (a custom regularizer, a combination, a subset of the data)
     before anything is written.
+
+    ``snapshots=True`` also keeps the parameters after every epoch in ``snapshots/``, as
+    ``nnreg train --snapshots`` does (``nnreg board`` then shows the weights at any epoch).
     """
 
-    def __init__(self, path, data: str = "digits", seed: int = 0) -> None:
+    def __init__(self, path, data: str = "digits", seed: int = 0, snapshots: bool = False) -> None:
         from pathlib import Path
 
-        self.folder, self.data, self.seed = Path(path), data, seed
+        if not isinstance(snapshots, bool):
+            raise ValueError(f"RunFolder: snapshots must be True or False, got {snapshots!r}")
+        self.folder, self.data, self.seed, self.snapshots = Path(path), data, seed, snapshots
         self.writer = None
 
     def bind(self, network, optimizer, regularizer, state, training, evaluation, batch_size,
@@ -317,6 +322,7 @@ class RunFolder(Callback):
             network,
             state,
             extra_state=lambda: {"learning_rate": optimizer.learning_rate},
+            snapshots=self.snapshots,
         )
 
     def on_train_begin(self, epochs: int, steps_per_epoch: int) -> None:
