@@ -324,79 +324,79 @@ ROWS = [
         2,
         r"η must be > 0",
     ),
-    # -- damaged cell files: that cell is failed, the others are reported, no traceback -----
+    # -- damaged cell files: that cell is failed, the others are reported, exit 1 -----------
     (
         "cell-summary-empty",
         damaged("summary.json", "{}"),
         same_sweep,
-        0,
+        1,
         rf"failed {re.escape(CELL)}: .*summary\.json does not hold a run's result",
     ),
     (
         "cell-summary-a-list",
         damaged("summary.json", "[1, 2]"),
         same_sweep,
-        0,
+        1,
         r"summary\.json does not hold a run's result; delete .* to train this cell again",
     ),
     (
         "cell-summary-torn",
         damaged("summary.json", '{"epo'),
         same_sweep,
-        0,
+        1,
         r"summary\.json cannot be read",
     ),
     (
         "cell-summary-of-other-epochs",
         _summary_of_other_epochs,
         same_sweep,
-        0,
+        1,
         r"summary\.json holds 7 epochs, but .*config\.json asks for 2",
     ),
     (
         "cell-config-garbage",
         damaged("config.json", "garbage"),
         same_sweep,
-        0,
+        1,
         r"config\.json cannot be read",
     ),
     (
         "cell-config-settings-a-list",
         damaged("config.json", '{"settings": [1]}'),
         same_sweep,
-        0,
+        1,
         r"config\.json does not hold a cell's settings",
     ),
     (
         "cell-metrics-garbage",
         damaged("metrics.jsonl", "nonsense\n"),
         same_sweep,
-        0,
+        1,
         r"metrics\.jsonl does not hold a finished cell's metrics",
     ),
     (
         "cell-metrics-empty",
         damaged("metrics.jsonl", ""),
         same_sweep,
-        0,
+        1,
         r"metrics\.jsonl does not hold",
     ),
     (
         "cell-metrics-accuracy-a-string",
         _last_metrics_line(lambda r: r["validation"].update(accuracy="high")),
         same_sweep,
-        0,
+        1,
         r"metrics\.jsonl does not hold a finished cell's metrics .*'high' is not a number",
     ),
     (
         "cell-metrics-without-layers",
         _last_metrics_line(lambda r: r.pop("weights")),
         same_sweep,
-        0,
+        1,
         r"metrics\.jsonl does not hold a finished cell's metrics \(KeyError",
     ),
-    ("cell-folder-is-a-file", _cell_is_a_file, same_sweep, 0, r"is not a folder: move it away"),
-    # -- a cell whose training raises: failed with the message, the sweep goes on -----------
+    ("cell-folder-is-a-file", _cell_is_a_file, same_sweep, 1, r"is not a folder: move it away"),
+    # -- a cell whose training raises: failed with the message, the sweep goes on ----------
     (
         "cell-data-folder-damaged",
         _bad_data_folder,
@@ -405,7 +405,7 @@ ROWS = [
             *("--data", str(t / "data"), "--lmbda", "0,1", "--epochs", "1", "-j", "1"),
             *("--quiet", "--out", str(t / "s")),
         ],
-        0,
+        1,
         r"failed l2_lmbda=1_eta=0\.5_hidden=30: .*data lacks train-labels-idx1-ubyte",
     ),
 ]
@@ -427,6 +427,8 @@ def test_bad_sweep_input_or_fault(
     assert re.search(message, " ".join(result.output.split())), result.output
     after = fingerprint(tmp_path)
     assert {k: v for k, v in after.items() if k in before} == before, "a good file changed"
+    if expected == 1:  # a failed cell: said once more at the end, after the table
+        assert re.match(r"\d+ cells? failed", result.output.rstrip().splitlines()[-1])
     if expected == 2:
         assert set(tmp_path.rglob("*")) == paths, "a usage error wrote something"
 
@@ -437,7 +439,7 @@ def test_a_damaged_cell_is_a_failed_row_and_the_other_cells_are_still_reported(
     folder = copy_sweep(good_sweep, tmp_path)
     (folder / "cells" / CELL / "summary.json").write_text("{}")
     result = CliRunner().invoke(main, same_sweep(folder))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # a failed cell: exit 1, the rest reported
     rows = (folder / "results.csv").read_text().splitlines()
     assert rows[1].startswith("l2,0.0,0.5,30,failed,") and "summary.json" in rows[1]
     assert rows[2].startswith("l2,1.0,0.5,30,finished,")

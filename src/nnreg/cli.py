@@ -38,6 +38,7 @@ DOCTOR_REGULARIZERS = ("l2", "l1", "elastic-net", "none")
 """What ``nnreg doctor --regularizer`` accepts (nnreg.doctor.REGULARIZERS, kept here so that
 ``nnreg --help`` does not load the doctor; a test checks they agree)."""
 
+EXIT_SWEEP_CELLS_FAILED = 1
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
 
@@ -883,7 +884,8 @@ def sweep(
     Writes results.csv and accuracy, sparsity and norm figures against λ, and prints the
     best cell by validation accuracy with its test accuracy. Ctrl-C (or SIGTERM) stops the
     running cells after their current step with a checkpoint; run the same command again
-    to finish.
+    to finish. Exit status 1 when a cell failed (each says why; the others are kept and a
+    rerun trains only the failed ones), 0 when every cell finished or diverged.
     """
     from nnreg.plots import write_sweep_figures
     from nnreg.session import TrainSettings
@@ -932,6 +934,15 @@ def sweep(
         errors.print(f"[bold red]Error:[/] {escape(with_option_name(str(error)))}", soft_wrap=True)
         sys.exit(EXIT_USAGE)
     print_sweep(result, figures)
+    if result.failed:
+        errors.print(
+            f"[bold red]{counted(len(result.failed), 'cell')} failed[/] (see above): run the same "
+            "command again to train {it} once the cause is fixed; the other cells are kept".format(
+                it="it" if len(result.failed) == 1 else "them"
+            ),
+            soft_wrap=True,
+        )
+        sys.exit(EXIT_SWEEP_CELLS_FAILED)
 
 
 def stopped_sweep(out: Path, reason: str | int, at_once: bool = False) -> None:
