@@ -224,3 +224,114 @@ def test_liveplot_draws_less_often_when_epochs_are_shorter_than_a_drawing(monkey
 def test_liveplot_refuses_bad_options_by_name(options, named):
     with pytest.raises(ValueError, match=named):
         nnreg.LivePlot(**options)
+
+
+def plateau_callbacks(optimizer_of, early_stopping, halve_eta_after):
+    """The Python callbacks for nnreg train's --early-stopping and --halve-eta-after."""
+    return [
+        *([nnreg.EarlyStopping(early_stopping)] if early_stopping else []),
+        *([nnreg.HalveLearningRate(optimizer_of, halve_eta_after)] if halve_eta_after else []),
+    ]
+
+
+def cli_like_watched(settings, folder, stop=None, extra=()):
+    """cli_like, with EarlyStopping / HalveLearningRate made from ``settings`` before the
+    RunFolder (they need the run's optimizer, made inside: built the same way here)."""
+    data = nnreg.load_digits()
+    rng = np.random.default_rng(settings.seed)
+    network = nnreg.Network([64, settings.hidden, 10], rng=rng)
+    optimizer = nnreg.SGD(settings.eta)
+    state = nnreg.TrainingState(optimizer.init_state(network.weights + network.biases), {}, rng)
+    regularizer = nnreg.make_regularizer(settings.reg, settings.lmbda)
+    state.regularizer_state = regularizer.init_state(network.weights, network.biases)
+    watchers = plateau_callbacks(optimizer, settings.early_stopping, settings.halve_eta_after)
+    return nnreg.train(
+        network, data["training"], epochs=settings.epochs, batch_size=settings.batch_size,
+        optimizer=optimizer, regularizer=regularizer,
+        evaluation_data={"validation": data["validation"], "test": data["test"]}, state=state,
+        callbacks=[*watchers, nnreg.RunFolder(folder), *extra], stop=stop,
+    )  # fmt: skip
+
+
+def same_files(a, b, names):
+    for name in names:
+        x, y = np.load(a / name), np.load(b / name)
+        assert x.files == y.files and all(np.array_equal(x[k], y[k]) for k in x.files), name
+
+
+@pytest.mark.parametrize("early_stopping, halve_eta_after", [(2, 1), (3, None), (None, 1)])
+def test_early_stopping_and_halving_are_recorded_as_nnreg_train_records_them(
+    tmp_path, early_stopping, halve_eta_after
+):
+    settings = TrainSettings(
+        epochs=20, lmbda=1.0, early_stopping=early_stopping, halve_eta_after=halve_eta_after
+    )
+    cli = run_training(settings, tmp_path / "cli")
+    assert cli.summary["stopped"]  # the watchers did act before the last epoch
+    history = cli_like_watched(settings, tmp_path / "python")
+    assert len(history.records) == len(cli.history.records) < 20
+    python, reference = tmp_path / "python", cli.folder
+    config = json.loads((python / "config.json").read_text())
+    assert config["settings"] == json.loads((reference / "config.json").read_text())["settings"]
+    assert comparable((python / "metrics.jsonl").read_text().splitlines()) == comparable(
+        (reference / "metrics.jsonl").read_text().splitlines()
+    )
+    same_files(
+        python, reference, ["parameters.npz"] + (["best_parameters.npz"] * bool(early_stopping))
+    )
+    checkpoints = [np.load(folder / "checkpoint.npz") for folder in (python, reference)]
+    arrays = [[k for k in c.files if k != "meta"] for c in checkpoints]
+    assert arrays[0] == arrays[1]
+    assert all(np.array_equal(checkpoints[0][k], checkpoints[1][k]) for k in arrays[0])
+    metas = [json.loads(str(c["meta"])) for c in checkpoints]
+    for meta in metas:  # what differs is how long things took
+        meta["records"] = comparable(json.dumps(r) for r in meta["records"])
+    assert metas[0] == metas[1] and metas[0]["extra"]["initial_learning_rate"] == 0.5
+    assert (python / "best_parameters.npz").exists() == bool(early_stopping)
+    summary = json.loads((python / "summary.json").read_text())
+    assert summary["best"] == cli.summary["best"] and summary["stopped"] == cli.summary["stopped"]
+
+
+def test_a_watched_python_run_interrupted_is_resumed_by_nnreg_train_bit_for_bit(tmp_path):
+    settings = TrainSettings(epochs=20, lmbda=1.0, early_stopping=3, halve_eta_after=2)
+    reference = run_training(settings, tmp_path / "reference")
+    stop = StopFlag()
+
+    class StopAfterEpoch(nnreg.Callback):
+        def on_epoch_end(self, record, network):
+            stop.requested = record["epoch"] == 9  # after the first halving (epoch 7)
+
+    with pytest.raises(TrainingInterrupted):
+        cli_like_watched(settings, tmp_path / "run", stop, [StopAfterEpoch()])
+    result = CliRunner().invoke(main, ["train", "--resume", str(tmp_path / "run"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert comparable((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == (
+        comparable((reference.folder / "metrics.jsonl").read_text().splitlines())
+    )
+    same_files(tmp_path / "run", reference.folder, ["parameters.npz", "best_parameters.npz"])
+
+
+def test_watchers_nnreg_train_cannot_repeat_are_refused_before_anything_is_written(tmp_path):
+    data = nnreg.load_digits()
+
+    def attempt(callbacks, evaluation=True):
+        optimizer = nnreg.SGD(0.5)
+        made = callbacks(optimizer)
+        nnreg.train(nnreg.Network([64, 10, 10], rng=0), data["training"], epochs=1,
+                    batch_size=10, optimizer=optimizer, regularizer=nnreg.L2(1.0),
+                    evaluation_data={"validation": data["validation"]} if evaluation else {},
+                    callbacks=made)  # fmt: skip
+
+    folder = tmp_path / "r"
+    cases = [
+        (lambda o: [nnreg.EarlyStopping(2), nnreg.EarlyStopping(3), nnreg.RunFolder(folder)],
+         "one EarlyStopping"),
+        (lambda o: [nnreg.EarlyStopping(2, "test"), nnreg.RunFolder(folder)], "'test'"),
+        (lambda o: [nnreg.HalveLearningRate(nnreg.SGD(0.5), 2), nnreg.RunFolder(folder)],
+         "another optimizer"),
+        (lambda o: [nnreg.RunFolder(folder), nnreg.HalveLearningRate(o, 2)], "after"),
+    ]  # fmt: skip
+    for callbacks, message in cases:
+        with pytest.raises(ValueError, match=message):
+            attempt(callbacks)
+        assert not folder.exists()

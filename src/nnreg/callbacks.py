@@ -276,6 +276,11 @@ class RunFolder(Callback):
 
     ``snapshots=True`` also keeps the parameters after every epoch in ``snapshots/``, as
     ``nnreg train --snapshots`` does (``nnreg board`` then shows the weights at any epoch).
+
+    :class:`EarlyStopping` and :class:`HalveLearningRate` among the same callbacks are
+    recorded as ``--early-stopping`` and ``--halve-eta-after``, with what a resume needs
+    (the best parameters, η₀ and the last halving); put RunFolder after them, so that the
+    epoch it writes is the one they have finished with.
     """
 
     def __init__(self, path, data: str = "digits", seed: int = 0, snapshots: bool = False) -> None:
@@ -287,7 +292,7 @@ class RunFolder(Callback):
         self.writer = None
 
     def bind(self, network, optimizer, regularizer, state, training, evaluation, batch_size,
-             epochs, n) -> None:  # fmt: skip
+             epochs, n, callbacks=()) -> None:  # fmt: skip
         """Called by ``nnreg.train`` before training starts, with what the run is made of."""
         import dataclasses
 
@@ -295,6 +300,12 @@ class RunFolder(Callback):
         from nnreg.session import load_data
 
         settings = _settings_of(self, network, optimizer, regularizer, state, batch_size, epochs)
+        self.stopping, self.halving = _plateau_watchers(self, callbacks, optimizer, evaluation)
+        settings = dataclasses.replace(
+            settings,
+            early_stopping=self.stopping.early_stopping_n if self.stopping else None,
+            halve_eta_after=self.halving.halve_after_n if self.halving else None,
+        )
         datasets = load_data(self.data, None, None, None)
         if (
             len(datasets["training"]) != len(training)
@@ -321,7 +332,7 @@ class RunFolder(Callback):
             config,
             network,
             state,
-            extra_state=lambda: {"learning_rate": optimizer.learning_rate},
+            extra_state=self._extra_state,
             snapshots=self.snapshots,
         )
 
@@ -330,7 +341,27 @@ class RunFolder(Callback):
             raise ValueError("RunFolder works with nnreg.train (it is given the run there)")
         self.writer.on_train_begin(epochs, steps_per_epoch)
 
+    def _extra_state(self) -> dict[str, Any]:
+        """What ``nnreg train --resume`` reads back into its watcher (see
+        :meth:`nnreg.schedules.PlateauWatcher.state`)."""
+        extra = {"learning_rate": self.optimizer.learning_rate}
+        if self.stopping or self.halving:
+            extra.update(
+                initial_learning_rate=self.halving.initial_learning_rate
+                if self.halving
+                else self.optimizer.learning_rate,
+                last_halving_epoch=self.halving.last_halving_epoch if self.halving else 0,
+            )
+        return extra
+
     def on_epoch_end(self, record: dict[str, Any], network) -> None:
+        from nnreg.checkpoints import save_parameters
+        from nnreg.schedules import BEST_PARAMETERS
+
+        if self.stopping or self.halving:  # nnreg train's watcher records η every epoch
+            record.setdefault("learning_rate", self.optimizer.learning_rate)
+        if self.stopping and self.stopping.best_epoch == record["epoch"]:
+            save_parameters(self.folder / BEST_PARAMETERS, *self.stopping.best_parameters)
         self.writer.on_epoch_end(record, network)
 
     def on_interrupt(self, history, network) -> None:
@@ -343,8 +374,54 @@ class RunFolder(Callback):
         self.writer.on_train_end(history, network)
         if history.records and not history.last.get("diverged"):
             summary = summarize(history)
+            watcher = self.stopping or self.halving
+            if watcher is not None:  # as nnreg train writes it
+                summary["best"] = {
+                    "epoch": watcher.best_epoch,
+                    "validation_accuracy": watcher.best_accuracy,
+                }
+                if history.last.get("stopped"):
+                    summary["stopped"] = history.last["stopped"]
             summary["time"]["run"] = time.perf_counter() - self.started
             write_json(self.folder / SUMMARY, summary)
+
+
+def _plateau_watchers(run_folder, callbacks, optimizer, evaluation):
+    """The :class:`EarlyStopping` and :class:`HalveLearningRate` among ``callbacks`` (``None``
+    for each that is absent), checked to be what ``nnreg train`` can repeat: at most one of
+    each, watching the validation set, halving this run's optimizer, and before
+    ``run_folder`` in the list."""
+    callbacks = list(callbacks)
+    found = {}
+    for kind, name in ((EarlyStopping, "EarlyStopping"), (HalveLearningRate, "HalveLearningRate")):
+        watchers = [c for c in callbacks if isinstance(c, kind)]
+        if len(watchers) > 1:
+            raise ValueError(f"RunFolder: nnreg train has one {name}, this run has {len(watchers)}")
+        watcher = watchers[0] if watchers else None
+        if watcher is not None:
+            if watcher.data_set != "validation" or "validation" not in evaluation:
+                raise ValueError(
+                    f"RunFolder: nnreg train's {name} watches the validation set, this one "
+                    f"watches {watcher.data_set!r}"
+                )
+            if kind is HalveLearningRate and watcher.optimizer is not optimizer:
+                raise ValueError(
+                    "RunFolder: HalveLearningRate halves another optimizer than this run's"
+                )
+            if callbacks.index(watcher) > callbacks.index(run_folder):
+                raise ValueError(
+                    f"RunFolder: put it after {name} in callbacks, so that each epoch it "
+                    "writes is the one the watcher has finished with"
+                )
+        found[name] = watcher
+    others = [
+        c
+        for c in callbacks
+        if isinstance(c, PlateauWatcher) and not isinstance(c, (EarlyStopping, HalveLearningRate))
+    ]
+    if others:
+        raise ValueError(f"RunFolder: nnreg train has no callback like {type(others[0]).__name__}")
+    return found["EarlyStopping"], found["HalveLearningRate"]
 
 
 def _settings_of(run_folder, network, optimizer, regularizer, state, batch_size, epochs):

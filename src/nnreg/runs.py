@@ -127,9 +127,15 @@ class RunFolderWriter(Callback):
             handle.write(metrics_line(record))
 
     def on_interrupt(self, history, network: Network) -> None:
-        self._save(network, parameters=False)
+        try:
+            self._save(network, parameters=False)
+        finally:  # training is over: the folder is free for a resume right away
+            self._release()
 
     def on_train_end(self, history, network: Network) -> None:
+        self._release()
+
+    def _release(self) -> None:
         if getattr(self, "lock", None) is not None:
             self.lock.close()
             self.lock = None

@@ -509,7 +509,7 @@ def train(
         bind = getattr(callback, "bind", None)
         if bind is not None:  # a callback that needs to know the run (e.g. RunFolder)
             bind(network, optimizer, regularizer, state, training, evaluation, batch_size,
-                 epochs, n)  # fmt: skip
+                 epochs, n, callbacks=callbacks)  # fmt: skip
     for callback in callbacks:
         callback.on_train_begin(epochs, steps_per_epoch)
 
