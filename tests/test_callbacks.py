@@ -335,3 +335,37 @@ def test_watchers_nnreg_train_cannot_repeat_are_refused_before_anything_is_writt
         with pytest.raises(ValueError, match=message):
             attempt(callbacks)
         assert not folder.exists()
+
+
+def test_a_keyboard_interrupt_inside_a_step_frees_the_run_folder_for_a_resume(tmp_path):
+    """A notebook's interrupt (KeyboardInterrupt, anywhere, here inside the second epoch):
+    nothing half-done is saved, the folder's lock is let go at once (the kernel lives on),
+    and nnreg train --resume continues from the last epoch's checkpoint, bit for bit."""
+    settings = TrainSettings(epochs=3, reg="l1-proximal", lmbda=1.0)
+    reference = run_training(settings, tmp_path / "reference")
+
+    class InterruptInTheSecondEpoch(nnreg.Callback):
+        steps = 0
+
+        def on_steps(self, steps):
+            self.steps += steps
+            if self.steps > 150:  # an epoch of digits is 120 steps
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        cli_like(settings, [nnreg.RunFolder(tmp_path / "run"), InterruptInTheSecondEpoch()])
+    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 1
+    result = CliRunner().invoke(main, ["train", "--resume", str(tmp_path / "run"), "--quiet"])
+    assert result.exit_code == 0, result.output  # no "another nnreg process is training"
+    assert comparable((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == (
+        comparable((reference.folder / "metrics.jsonl").read_text().splitlines())
+    )
+    same_files(tmp_path / "run", reference.folder, ["parameters.npz"])
+
+
+def test_a_keyboard_interrupt_stops_the_terminal_progress_bar():
+    bar = nnreg.ProgressBar()
+    bar.on_train_begin(2, 10)
+    assert bar.progress.live.is_started
+    bar.on_abort()
+    assert not bar.progress.live.is_started

@@ -14,7 +14,7 @@
 
 A callback is any :class:`nnreg.Callback`: ``on_train_begin(epochs, steps_per_epoch)``,
 ``on_steps(steps)``, ``on_epoch_end(record, network)`` (``record`` is the epoch's metrics, see
-:class:`nnreg.History`), ``on_train_end(history, network)``, ``on_interrupt``; setting
+:class:`nnreg.History`), ``on_train_end(history, network)``, ``on_interrupt``, ``on_abort``; setting
 ``stop_training = True`` ends training after the epoch.
 """
 
@@ -123,6 +123,11 @@ class ProgressBar(Callback):
 
     def on_interrupt(self, history, network) -> None:
         self.on_train_end(history, network)
+
+    def on_abort(self) -> None:
+        progress = None if getattr(self, "in_notebook", True) else getattr(self, "progress", None)
+        if progress is not None:
+            progress.stop()  # the terminal gets its cursor back
 
     def _show(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -366,6 +371,10 @@ class RunFolder(Callback):
 
     def on_interrupt(self, history, network) -> None:
         self.writer.on_interrupt(history, network)
+
+    def on_abort(self) -> None:
+        if self.writer is not None:
+            self.writer.on_abort()
 
     def on_train_end(self, history, network) -> None:
         from nnreg.runs import SUMMARY, write_json

@@ -130,12 +130,16 @@ class RunFolderWriter(Callback):
         try:
             self._save(network, parameters=False)
         finally:  # training is over: the folder is free for a resume right away
-            self._release()
+            self.release()
 
     def on_train_end(self, history, network: Network) -> None:
-        self._release()
+        self.release()
 
-    def _release(self) -> None:
+    def on_abort(self) -> None:
+        self.release()  # the last epoch's checkpoint stays the one to resume from
+
+    def release(self) -> None:
+        """Let go of the run folder's lock (training in it is over)."""
         if getattr(self, "lock", None) is not None:
             self.lock.close()
             self.lock = None

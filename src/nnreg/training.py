@@ -96,6 +96,11 @@ class Callback:
     def on_interrupt(self, history: History, network: Network) -> None:
         """Training is stopping between two steps (a :class:`StopFlag` was set)."""
 
+    def on_abort(self) -> None:
+        """A ``KeyboardInterrupt`` (Ctrl-C in a script, a notebook's interrupt) is cutting
+        training short, possibly inside a step: the parameters may be half-updated, so save
+        nothing; let go of what is held (a run folder's lock, a progress display)."""
+
 
 @dataclass
 class TrainingState:
@@ -510,70 +515,75 @@ def train(
         if bind is not None:  # a callback that needs to know the run (e.g. RunFolder)
             bind(network, optimizer, regularizer, state, training, evaluation, batch_size,
                  epochs, n, callbacks=callbacks)  # fmt: skip
-    for callback in callbacks:
-        callback.on_train_begin(epochs, steps_per_epoch)
+    try:
+        for callback in callbacks:
+            callback.on_train_begin(epochs, steps_per_epoch)
 
-    history = history if history is not None else History()
-    # Overflow is detected and reported as divergence below, not as NumPy warnings.
-    with np.errstate(over="ignore", invalid="ignore"):
-        for _ in range(epochs):
-            if state.order is None:  # a new epoch (not one resumed part-way)
-                state.monitor_state = {}
+        history = history if history is not None else History()
+        # Overflow is detected and reported as divergence below, not as NumPy warnings.
+        with np.errstate(over="ignore", invalid="ignore"):
+            for _ in range(epochs):
+                if state.order is None:  # a new epoch (not one resumed part-way)
+                    state.monitor_state = {}
+                    for monitor in monitors:
+                        begin_epoch = getattr(monitor, "begin_epoch", None)
+                        if begin_epoch is not None:
+                            begin_epoch(context)
+                else:
+                    _restore_monitors(monitors, state.monitor_state)
+                started = time.perf_counter()
+                try:
+                    _train_one_epoch(
+                        network,
+                        training,
+                        batch_size,
+                        optimizer,
+                        regularizer,
+                        n,
+                        state,
+                        callbacks,
+                        report_every,
+                        stop,
+                    )
+                except _DivergedInEpoch as diverged:
+                    elapsed = time.perf_counter() - started
+                    record = {
+                        "epoch": state.epoch + 1,
+                        "time": {"training_steps": elapsed, "epoch": elapsed},
+                        "diverged": True,
+                    }
+                    problem = f"the weights contain NaN or inf after step {diverged.step}"
+                    _end_diverged(record, problem, network, history, callbacks, optimizer, advice)
+                except TrainingInterrupted as interrupted:
+                    state.monitor_state = _monitor_state(monitors)
+                    for callback in callbacks:
+                        callback.on_interrupt(history, network)
+                    raise TrainingInterrupted(str(interrupted), history) from None
+                state.epoch += 1
+                trained = time.perf_counter()
+                record: dict[str, Any] = {"epoch": state.epoch}
+                context.new_measurement()
                 for monitor in monitors:
-                    begin_epoch = getattr(monitor, "begin_epoch", None)
-                    if begin_epoch is not None:
-                        begin_epoch(context)
-            else:
-                _restore_monitors(monitors, state.monitor_state)
-            started = time.perf_counter()
-            try:
-                _train_one_epoch(
-                    network,
-                    training,
-                    batch_size,
-                    optimizer,
-                    regularizer,
-                    n,
-                    state,
-                    callbacks,
-                    report_every,
-                    stop,
-                )
-            except _DivergedInEpoch as diverged:
-                elapsed = time.perf_counter() - started
-                record = {
-                    "epoch": state.epoch + 1,
-                    "time": {"training_steps": elapsed, "epoch": elapsed},
-                    "diverged": True,
+                    record.update(monitor.measure(context))
+                measured = time.perf_counter()
+                record["time"] = {
+                    "training_steps": trained - started,
+                    "monitors": measured - trained,
+                    "epoch": measured - started,
                 }
-                problem = f"the weights contain NaN or inf after step {diverged.step}"
-                _end_diverged(record, problem, network, history, callbacks, optimizer, advice)
-            except TrainingInterrupted as interrupted:
-                state.monitor_state = _monitor_state(monitors)
+                problem = _divergence(record, network)
+                record["diverged"] = problem is not None
+                if problem:
+                    _end_diverged(record, problem, network, history, callbacks, optimizer, advice)
+                history.records.append(record)
                 for callback in callbacks:
-                    callback.on_interrupt(history, network)
-                raise TrainingInterrupted(str(interrupted), history) from None
-            state.epoch += 1
-            trained = time.perf_counter()
-            record: dict[str, Any] = {"epoch": state.epoch}
-            context.new_measurement()
-            for monitor in monitors:
-                record.update(monitor.measure(context))
-            measured = time.perf_counter()
-            record["time"] = {
-                "training_steps": trained - started,
-                "monitors": measured - trained,
-                "epoch": measured - started,
-            }
-            problem = _divergence(record, network)
-            record["diverged"] = problem is not None
-            if problem:
-                _end_diverged(record, problem, network, history, callbacks, optimizer, advice)
-            history.records.append(record)
-            for callback in callbacks:
-                callback.on_epoch_end(record, network)
-            if any(getattr(callback, "stop_training", False) for callback in callbacks):
-                break
-    for callback in callbacks:
-        callback.on_train_end(history, network)
+                    callback.on_epoch_end(record, network)
+                if any(getattr(callback, "stop_training", False) for callback in callbacks):
+                    break
+        for callback in callbacks:
+            callback.on_train_end(history, network)
+    except KeyboardInterrupt:
+        for callback in callbacks:
+            getattr(callback, "on_abort", lambda: None)()
+        raise
     return history
