@@ -349,14 +349,11 @@ class RunFolder(Callback):
     def _extra_state(self) -> dict[str, Any]:
         """What ``nnreg train --resume`` reads back into its watcher (see
         :meth:`nnreg.schedules.PlateauWatcher.state`)."""
+        if self.halving:  # it halves this run's optimizer
+            return self.halving.state()
         extra = {"learning_rate": self.optimizer.learning_rate}
-        if self.stopping or self.halving:
-            extra.update(
-                initial_learning_rate=self.halving.initial_learning_rate
-                if self.halving
-                else self.optimizer.learning_rate,
-                last_halving_epoch=self.halving.last_halving_epoch if self.halving else 0,
-            )
+        if self.stopping:  # η never changes: η₀ is η, and no halving happened
+            extra.update(initial_learning_rate=self.optimizer.learning_rate, last_halving_epoch=0)
         return extra
 
     def on_epoch_end(self, record: dict[str, Any], network) -> None:
@@ -382,15 +379,7 @@ class RunFolder(Callback):
 
         self.writer.on_train_end(history, network)
         if history.records and not history.last.get("diverged"):
-            summary = summarize(history)
-            watcher = self.stopping or self.halving
-            if watcher is not None:  # as nnreg train writes it
-                summary["best"] = {
-                    "epoch": watcher.best_epoch,
-                    "validation_accuracy": watcher.best_accuracy,
-                }
-                if history.last.get("stopped"):
-                    summary["stopped"] = history.last["stopped"]
+            summary = summarize(history, self.stopping or self.halving)
             summary["time"]["run"] = time.perf_counter() - self.started
             write_json(self.folder / SUMMARY, summary)
 

@@ -279,14 +279,7 @@ def _train(
         except TrainingInterrupted as interrupted:
             interrupted.folder = folder
             raise
-    summary = summarize(history)
-    if watcher is not None:
-        summary["best"] = {
-            "epoch": watcher.best_epoch,
-            "validation_accuracy": watcher.best_accuracy,
-        }
-        if watcher.reason or stopped:
-            summary["stopped"] = watcher.reason or stopped
+    summary = summarize(history, watcher)
     if warning:
         summary["resume_warning"] = warning
     # this call's wall time: loading the data, setting up and the epochs it trained
@@ -352,8 +345,9 @@ def _with_extras(regularizer, settings: TrainSettings):
     return parts[0] if len(parts) == 1 else Combined(parts)
 
 
-def summarize(history: History) -> dict[str, Any]:
-    """The final epoch's accuracies and cost split, and the fraction of exactly-zero weights."""
+def summarize(history: History, watcher: PlateauWatcher | None = None) -> dict[str, Any]:
+    """The final epoch's accuracies and cost split, and the fraction of exactly-zero weights;
+    with a ``watcher`` (early stopping, η halving), its best epoch and why it stopped."""
     last = history.last
     summary: dict[str, Any] = {"epochs": last["epoch"]}
     for name in ("training", "validation", "test"):
@@ -361,6 +355,14 @@ def summarize(history: History) -> dict[str, Any]:
             summary[name] = last[name]
     summary["fraction_zero_weights"] = last["weights"]["fraction_zero"]
     summary["time"] = total_times(history.records)
+    if watcher is not None:
+        summary["best"] = {
+            "epoch": watcher.best_epoch,
+            "validation_accuracy": watcher.best_accuracy,
+        }
+        stopped = last.get("stopped") or watcher.reason
+        if stopped:
+            summary["stopped"] = stopped
     return summary
 
 
