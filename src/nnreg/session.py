@@ -57,6 +57,13 @@ DATASETS = {
 }
 """Named data sets; anything else given as ``data`` is a folder of IDX files."""
 
+DATA_SHAPES = {"digits": (64, 10), "mnist": (784, 10), "fashion-mnist": (784, 10)}
+"""Input features and classes of each named data set: ``sizes`` is checked against them
+before any data is loaded (a test checks them against the loaded data)."""
+
+MAX_EPOCHS = 100_000
+"""The most epochs a run may ask for (a typo such as 10³⁰ would hold a machine forever)."""
+
 
 def load_data(
     data: str,
@@ -294,7 +301,13 @@ def check_settings(settings: TrainSettings):
     optimizer = make_optimizer(settings.eta, settings.momentum)
     regularizer = regularizer_for(settings)
     check_int("expand", settings.expand, minimum=0, maximum=4, hint=": shifted copies per image")
-    check_int("epochs", settings.epochs, minimum=1, hint=": the number of passes over the data")
+    check_int(
+        "epochs",
+        settings.epochs,
+        minimum=1,
+        maximum=MAX_EPOCHS,
+        hint=": the number of passes over the data",
+    )
     check_int("batch_size", settings.batch_size, minimum=1, hint=": m is the mini-batch size")
     check_int("seed", settings.seed, minimum=0, hint=": seeds are whole numbers >= 0")
     _check_network_fits(settings)
@@ -310,10 +323,30 @@ def _check_network_fits(settings: TrainSettings) -> None:
     ``hidden``, counted with one input and one output unit: a lower bound)."""
     itemsize = np.dtype(DTYPES.get(settings.dtype, np.float64)).itemsize
     if settings.sizes is not None:
-        check_parameter_memory(check_sizes(settings.sizes), itemsize, "sizes")
+        sizes = check_sizes(settings.sizes)
+        check_parameter_memory(sizes, itemsize, "sizes")
+        _check_sizes_fit_data(sizes, settings.data)
     else:
         hidden = check_int("hidden", settings.hidden, minimum=1, hint=": units of the hidden layer")
         check_parameter_memory([1, hidden, 1], itemsize, "hidden", shown=hidden)
+
+
+def _check_sizes_fit_data(sizes: list[int], data: str) -> None:
+    """Refuse, before loading it, a named data set whose inputs or classes the layers do
+    not fit (with the message training would give after loading it)."""
+    if data not in DATA_SHAPES:
+        return
+    inputs, classes = DATA_SHAPES[data]
+    if sizes[0] != inputs:
+        raise ValueError(
+            f"sizes do not fit {data}: it has {inputs} input features but the input layer has "
+            f"{sizes[0]} units: make sizes[0] = {inputs}"
+        )
+    if sizes[-1] != classes:
+        raise ValueError(
+            f"sizes do not fit {data}: it has {classes} classes but the output layer has {sizes[-1]} "
+            f"units: make sizes[-1] = {classes}"
+        )
 
 
 def regularizer_for(settings: TrainSettings):
