@@ -169,3 +169,34 @@ def test_corrupt_idx_file_exits_2_naming_the_file(tiny_idx_folder, tmp_path):
     assert result.exit_code == 2
     assert "train-images-idx3-ubyte.gz" in result.output
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("name", ["digits", "mnist", "fashion-mnist"])
+def test_the_declared_shapes_of_the_named_data_sets_are_those_loaded(name, request):
+    from nnreg.session import DATA_SHAPES, load_data
+
+    folder = None
+    if name == "mnist":
+        folder = request.getfixturevalue("mnist_folder").parent
+        if folder.name != "data" and not (folder / "mnist").is_dir():
+            pytest.skip("the MNIST files are not in a data folder's mnist/ subfolder")
+    try:
+        splits = load_data(name, folder)
+    except FileNotFoundError:
+        pytest.skip(f"{name} is not installed")
+    for split in splits.values():
+        assert (split.inputs.shape[1], split.targets.shape[1]) == DATA_SHAPES[name]
+
+
+@pytest.mark.parametrize(
+    "sizes, message",
+    [
+        ("10,30,10", "has 64 input features but the input layer has 10"),
+        ("64,30,3", "10 classes but the output layer has 3"),
+    ],
+)
+def test_sizes_that_do_not_fit_a_named_data_set_are_refused_before_loading(sizes, message):
+    result = CliRunner().invoke(main, ["train", "--sizes", sizes, "--quiet"])
+    assert result.exit_code == 2
+    output = " ".join(result.output.split())
+    assert "--sizes: sizes do not fit digits: it has" in output and message in output

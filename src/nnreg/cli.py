@@ -274,7 +274,8 @@ def main() -> None:
     type=Folder(),
     default=None,
     help="Continue the run in this folder from its last checkpoint, with its own settings "
-    "(no other option but --quiet may be given); the result equals an uninterrupted run's.",
+    "(no other option but --quiet, and --data-dir or --data when its data moved, which must "
+    "be the same files: checked); the result equals an uninterrupted run's.",
 )
 @click.option(
     "--snapshots",
@@ -309,7 +310,14 @@ def train(
     try:
         with EpochPrinter(quiet) as printer, stop_on_signals(stop), warnings_shown():
             if resume is not None:
-                result = resume_training(resume, [printer], printer.download_progress, stop)
+                moved = {
+                    key: options[key]
+                    for key in ("data_dir", "data")
+                    if given_on_command_line(ctx, key)
+                }
+                result = resume_training(
+                    resume, [printer], printer.download_progress, stop, **moved
+                )
             else:
                 result = run_training(
                     settings, out, [printer], printer.download_progress, stop, snapshots
@@ -361,20 +369,25 @@ def warnings_shown():
         yield
 
 
+RESUME_OPTIONS = ("resume", "quiet", "data_dir", "data")
+"""The options nnreg train --resume takes: where the data are now, and --quiet."""
+
+
 def reject_options_beside_resume(ctx: click.Context, folder: Path) -> None:
     """A resumed run keeps the settings in its config.json, so an option given beside
-    --resume would silently do nothing: refuse it instead."""
+    --resume would silently do nothing: refuse it instead. Only where the data are now
+    (--data-dir, or --data for a folder of IDX files) may be given: data that moved."""
     given = [
         param.opts[0]
         for param in ctx.command.params
-        if param.name not in ("resume", "quiet") and given_on_command_line(ctx, param.name)
+        if param.name not in RESUME_OPTIONS and given_on_command_line(ctx, param.name)
     ]
     if given:
         errors.print(
             f"[bold red]Error:[/] --resume continues the run with the settings in "
             f"{escape(str(folder / 'config.json'))}, so {escape(', '.join(given))} would be "
             f"ignored: drop {'it' if len(given) == 1 else 'them'}, or start a new run "
-            f"without --resume.",
+            f"without --resume (--data-dir or --data may say where the run's data are now).",
             soft_wrap=True,
         )
         sys.exit(EXIT_USAGE)

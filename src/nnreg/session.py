@@ -21,7 +21,8 @@ from nnreg.checkpoints import has_checkpoint, load_checkpoint
 from nnreg.combined import Combined
 from nnreg.constraints import MaxNorm
 from nnreg.datasets import Dataset, load_digits
-from nnreg.datasets.download import Progress
+from nnreg.datasets.dataset import data_checksums
+from nnreg.datasets.download import DownloadError, Progress
 from nnreg.datasets.fashion_mnist import load_fashion_mnist
 from nnreg.datasets.folders import load_idx_folder
 from nnreg.datasets.mnist import load_mnist
@@ -30,6 +31,7 @@ from nnreg.network import DTYPES, Network
 from nnreg.optimizers import make_optimizer
 from nnreg.regularizers import make_regularizer
 from nnreg.runs import (
+    CONFIG,
     SNAPSHOTS,
     SUMMARY,
     RunFolderWriter,
@@ -159,8 +161,26 @@ def run_training(
     looking at the weights of any epoch later; a resumed run goes on keeping them."""
     folder = Path(out) if out is not None else default_run_folder(settings)
     return _train(
-        settings, folder, callbacks, download_progress, resume=False, stop=stop, snapshots=snapshots
+        located(settings),
+        folder,
+        callbacks,
+        download_progress,
+        resume=False,
+        stop=stop,
+        snapshots=snapshots,
     )
+
+
+def located(settings: TrainSettings) -> TrainSettings:
+    """``settings`` with where the data are as absolute paths (``data_dir``, and ``data``
+    when it names a folder), so the run folder records where the data really are and a run
+    resumes from any current folder."""
+    changes: dict[str, Any] = {}
+    if settings.data_dir is not None and str(settings.data_dir).strip():
+        changes["data_dir"] = str(Path(settings.data_dir).expanduser().resolve())
+    if settings.data not in DATASETS and str(settings.data).strip():
+        changes["data"] = str(Path(settings.data).expanduser().resolve())
+    return dataclasses.replace(settings, **changes)
 
 
 def resume_training(
@@ -168,9 +188,16 @@ def resume_training(
     callbacks: Iterable[Callback] = (),
     download_progress: Progress | None = None,
     stop: StopFlag | None = None,
+    data_dir: str | Path | None = None,
+    data: str | Path | None = None,
 ) -> RunResult:
     """Continue the run in ``folder`` from its last good checkpoint, with its own settings;
-    the result is bit for bit that of an uninterrupted run."""
+    the result is bit for bit that of an uninterrupted run.
+
+    The data are read where the run folder says they are, unless they moved: then
+    ``data_dir`` (for MNIST or Fashion-MNIST) or ``data`` (for a run trained on a folder of
+    IDX files) says where they are now. Either way the data loaded must be the ones the run
+    was trained on: their SHA-256 is compared with the one the run folder recorded."""
     folder = Path(folder)
     config = read_config(folder)
     try:
@@ -179,10 +206,44 @@ def resume_training(
         raise ValueError(
             f"{folder}/config.json does not hold nnreg train settings ({error})"
         ) from None
+    settings = _moved_data(settings, config, folder, data_dir, data)
     snapshots = (folder / SNAPSHOTS).is_dir()
     return _train(
         settings, folder, callbacks, download_progress, resume=True, stop=stop, snapshots=snapshots
     )
+
+
+def _moved_data(settings, config, folder: Path, data_dir, data) -> TrainSettings:
+    """The settings with the data's new place, when one is given; ``ValueError`` when that
+    cannot be checked or does not fit the run's data set."""
+    if data_dir is None and data is None:
+        return settings
+    if not isinstance(config.get(DATA_SHA256), dict):
+        raise ValueError(
+            f"{folder}/config.json records no checksums of the data the run was trained on "
+            "(it was written by an older nnreg), so data found elsewhere could not be checked "
+            "to be the same: put the data back where the run had them"
+        )
+    if data is not None:
+        if settings.data in DATASETS:
+            raise ValueError(
+                f"data: this run was trained on {settings.data}, not on a folder of IDX files: "
+                "to say where its files are now, give data_dir (--data-dir) instead"
+            )
+        settings = dataclasses.replace(settings, data=str(data))
+    if data_dir is not None:
+        if settings.data not in DATASETS or settings.data == "digits":
+            raise ValueError(
+                f"data_dir: this run was trained on {settings.data}, which is not read from "
+                "the data folder"
+                + (
+                    ": to say where its folder is now, give data (--data) instead"
+                    if settings.data not in DATASETS
+                    else ""
+                )
+            )
+        settings = dataclasses.replace(settings, data_dir=str(data_dir))
+    return located(settings)
 
 
 def _train(
@@ -191,7 +252,7 @@ def _train(
     started = time.perf_counter()
     # Settings that need no data are checked first, so a typo never waits for a download.
     optimizer, regularizer = check_settings(settings)
-    datasets = load_data(settings.data, settings.data_dir, settings.mirrors, download_progress)
+    datasets, data_sha256 = _load_run_data(settings, folder, resume, download_progress)
     watching = settings.early_stopping or settings.halve_eta_after
     if watching and "validation" not in datasets:
         raise ValueError(
@@ -251,6 +312,7 @@ def _train(
         "regularizer": regularizer.config(),
         "optimizer": optimizer.config(),
         "examples": {name: len(data) for name, data in datasets.items()},
+        DATA_SHA256: data_sha256,
     }
     history = History(list(records or []))
     remaining = settings.epochs - state.epoch
@@ -293,6 +355,44 @@ def _train(
     summary["time"]["run"] = time.perf_counter() - started
     write_json(folder / SUMMARY, summary)
     return RunResult(folder, history, summary)
+
+
+DATA_SHA256 = "data_sha256"
+"""The key of a run's config that holds the SHA-256 of each split of its data."""
+
+
+def _load_run_data(settings, folder: Path, resume: bool, download_progress):
+    """The run's data and their SHA-256 per split. Resuming, they must be the data the run
+    was trained on (when it recorded their checksums); the config then records where they
+    are now, if they moved."""
+    try:
+        datasets = load_data(settings.data, settings.data_dir, settings.mirrors, download_progress)
+    except (FileNotFoundError, DownloadError) as error:
+        if not resume:
+            raise
+        hint = "data_dir (--data-dir)" if settings.data in DATASETS else "data (--data)"
+        raise type(error)(
+            f"{error}\nIf the data this run was trained on are elsewhere now, resume with "
+            f"{hint} naming where they are."
+        ) from None
+    checksums = data_checksums(datasets)
+    if resume:
+        config = read_config(folder)
+        recorded = config.get(DATA_SHA256)
+        if isinstance(recorded, dict) and recorded != checksums:
+            where = settings.data if settings.data not in DATASETS else settings.data_dir
+            raise ValueError(
+                f"the {settings.data} data read from {where or 'the default data folder'} are "
+                f"not the data this run was trained on (their SHA-256 differ from those in "
+                f"{folder}/config.json), so it could not continue bit for bit: give the folder "
+                "holding the very files it was trained on"
+            )
+        moved = {key: getattr(settings, key) for key in ("data", "data_dir")}
+        if any(config["settings"].get(key) != value for key, value in moved.items()):
+            config["settings"].update(moved)
+            config.setdefault(DATA_SHA256, checksums)
+            write_json(folder / CONFIG, config)
+    return datasets, checksums
 
 
 def check_settings(settings: TrainSettings):
@@ -344,8 +444,8 @@ def _check_sizes_fit_data(sizes: list[int], data: str) -> None:
         )
     if sizes[-1] != classes:
         raise ValueError(
-            f"sizes do not fit {data}: it has {classes} classes but the output layer has {sizes[-1]} "
-            f"units: make sizes[-1] = {classes}"
+            f"sizes do not fit {data}: it has {classes} classes but the output layer has "
+            f"{sizes[-1]} units: make sizes[-1] = {classes}"
         )
 
 

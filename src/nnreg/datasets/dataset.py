@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -170,6 +171,21 @@ def _check_labels(labels: np.ndarray, num_outputs: int, name: str) -> np.ndarray
             f"{num_outputs} output units: make the last layer size at least {labels.max() + 1}"
         )
     return labels.astype(np.int64, copy=False)
+
+
+def data_checksums(datasets: dict[str, Dataset]) -> dict[str, str]:
+    """The SHA-256 of each split (inputs as stored, their divisor, targets and labels, with
+    dtypes and shapes): equal exactly when the network would see the same data."""
+    checksums = {}
+    for name, data in datasets.items():
+        digest = hashlib.sha256()
+        for array in (data.inputs, data.targets, data.labels):
+            array = np.ascontiguousarray(array)
+            digest.update(f"{array.dtype.str}{array.shape};".encode())
+            digest.update(memoryview(array).cast("B"))
+        digest.update(repr(float(data.input_divisor)).encode())
+        checksums[name] = digest.hexdigest()
+    return checksums
 
 
 def image_shape(inputs: int) -> tuple[int, int]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from nnreg.checkpoints import CHECKPOINT, PREVIOUS_CHECKPOINT, CheckpointError
 from nnreg.runs import CONFIG, SUMMARY, lock_run_folder, write_json
-from nnreg.session import TrainSettings, resume_training, run_training
+from nnreg.session import TrainSettings, located, resume_training, run_training
 from nnreg.training import StopFlag, TrainingDiverged, TrainingInterrupted
 
 if sys.version_info >= (3, 11):
@@ -87,7 +87,7 @@ def _saved_settings(folder: Path, hidden: int) -> dict[str, Any]:
 
 def _differences(written: dict[str, Any], settings: TrainSettings) -> dict[str, tuple]:
     """The settings (but the sizes, which the data give) that differ: name → (saved, asked)."""
-    wanted = json.loads(json.dumps(dataclasses.asdict(settings)))
+    wanted = json.loads(json.dumps(dataclasses.asdict(located(settings))))
     keys = [k for k in {**wanted, **written} if k not in ("sizes", *IGNORED_SETTINGS)]
     return {
         k: (written.get(k, "(none)"), wanted.get(k, "(none)"))
