@@ -757,7 +757,11 @@ def test_signal_stops_after_the_step_and_resume_is_bit_identical(
         not metrics.is_file() or len(metrics.read_text().splitlines()) < 2
     ):
         time.sleep(0.01)
+    # frozen while the signal is sent, so it comes with 10 of the 12 epochs surely left
+    process.send_signal(signal.SIGSTOP)
+    assert len(metrics.read_text().splitlines()) < 12, "the run ended before the signal"
     process.send_signal(number)
+    process.send_signal(signal.SIGCONT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == status, stderr
     assert "Interrupted" in stderr and f"nnreg train --resume {folder}" in " ".join(stderr.split())

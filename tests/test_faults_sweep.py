@@ -4,6 +4,7 @@ for the exit status, a message that says what to do, no traceback, that no good 
 existed before changed, and — for a usage error — that nothing at all was written. Then
 signals: Ctrl-C, SIGTERM and SIGKILL of a sweep's process."""
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -462,13 +463,37 @@ def sweep_process(out: Path, *extra: str, **popen) -> subprocess.Popen:
     )
 
 
-def when_training(process: subprocess.Popen, out: Path) -> list[int]:
-    """Wait until both cells wrote a checkpoint; the sweep's processes below the main one."""
+def when_training(process: subprocess.Popen, out: Path, epochs: int = 1) -> list[int]:
+    """Wait until every cell has trained ``epochs`` epochs (or finished), then freeze the
+    sweep's process and its workers (SIGSTOP): the moment is fixed, and what is left to do is
+    looked at, not hoped for — a cell with ``epochs`` ≤ 10 of its 40 done is still training.
+    Returns the workers (the processes below the sweep's); :func:`thaw` lets them go on."""
     deadline = time.monotonic() + 60
-    while len(list(out.glob("cells/*/checkpoint.npz"))) < 2:
+    cells = [out / "cells" / name for name in (CELL, OTHER_CELL)]
+    while not all((c / "summary.json").exists() or epochs_done(c) >= epochs for c in cells):
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()
         time.sleep(0.01)
-    return descendants(process.pid)
+    workers = descendants(process.pid)
+    for pid in [process.pid, *workers]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP)
+    left = [c.name for c in cells if not (c / "summary.json").exists()]
+    assert left, "every cell finished before the sweep was frozen: nothing to interrupt"
+    return workers
+
+
+def thaw(process: subprocess.Popen, workers: list[int]) -> None:
+    """Let the frozen sweep and its workers go on (signals sent meanwhile arrive now)."""
+    for pid in [process.pid, *workers]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+
+
+def epochs_done(cell: Path) -> int:
+    try:
+        return (cell / "metrics.jsonl").read_bytes().count(b"\n")
+    except OSError:
+        return 0
 
 
 def descendants(pid: int) -> list[int]:
@@ -520,6 +545,7 @@ def test_a_signal_stops_the_sweep_its_workers_and_says_how_to_resume(
         os.killpg(process.pid, number)
     else:
         process.send_signal(number)
+    thaw(process, workers)
     _, stderr = process.communicate(timeout=60)
     text = " ".join(stderr.split())
     assert process.returncode == status, stderr
@@ -560,9 +586,10 @@ def unbroken(tmp_path_factory):
 def test_sigkill_of_the_sweep_ends_its_workers_and_the_rerun_is_bit_for_bit(tmp_path, unbroken):
     out = tmp_path / "sweep"
     process = sweep_process(out)
-    workers = when_training(process, out)
-    time.sleep(random.Random(os.getpid()).uniform(0.0, 0.6))  # some moment while training
+    # some moment while training, with work left: each cell has done 1 to 10 of its 40 epochs
+    workers = when_training(process, out, random.Random(os.getpid()).randint(1, 10))
     process.kill()
+    thaw(process, workers)  # the workers hold the sweep's output open until they end
     process.communicate(timeout=30)
     assert all_end(workers), "worker processes outlived the killed sweep"
     assert not (out / "results.csv").exists()
@@ -588,6 +615,7 @@ def test_a_local_dask_cluster_ends_with_its_sweep_and_the_rerun_is_bit_for_bit(
     process = sweep_process(out, "--backend", "dask")
     workers = when_training(process, out)
     process.send_signal(number)
+    thaw(process, workers)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == (143 if number == signal.SIGTERM else -signal.SIGKILL), stderr
     assert all_end(workers, seconds=10), "worker processes outlived the sweep"

@@ -154,9 +154,10 @@ def test_a_sweep_killed_midway_trains_only_the_unfinished_cells_when_rerun(tmp_p
     deadline = time.monotonic() + 120
     while len(list(out.glob("cells/*/summary.json"))) < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGSTOP)  # frozen: what is done is looked at, then killed
+    finished = {p.parent.name for p in out.glob("cells/*/summary.json")}
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    finished = {p.parent.name for p in out.glob("cells/*/summary.json")}
     assert 2 <= len(finished) < 5, "the sweep must be killed midway"
     result = CliRunner().invoke(main, ["sweep", *arguments])
     assert result.exit_code == 0, result.output
@@ -421,3 +422,27 @@ def test_a_usage_error_writes_nothing_and_an_unreachable_backend_neither(tmp_pat
         with pytest.raises(ValueError):
             run_sweep(grid, tmp_path / "s", **arguments)
     assert not (tmp_path / "s").exists()
+
+
+def test_every_blas_library_a_cell_uses_is_limited_to_its_threads():
+    """The limit reaches only the BLAS libraries loaded when it is set: SciPy's, which the
+    engine loads when it first trains, must be among them, or a cell trained in the sweep's
+    own process (-j 1) would use every core and round differently from one in a worker."""
+    script = (
+        "import nnreg.sweep.cells as cells\n"
+        "from threadpoolctl import threadpool_info\n"
+        "from nnreg.sweep.grid import Cell\n"
+        "seen = []\n"
+        "def train(settings, folder, action, stop):\n"
+        "    import scipy.linalg.blas\n"
+        "    seen.extend(i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas')\n"
+        "cells._train_cell = train\n"
+        "cells.run_cell({}, Cell('l2', 0.0, 0.5, 30), 'unused', blas_threads=1)\n"
+        "print(len(seen) >= 2 and set(seen) == {1}, seen)\n"
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=environment
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("True"), result.stdout

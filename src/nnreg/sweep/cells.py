@@ -125,7 +125,8 @@ def run_cell(
     and ``sweep_host`` (the sweep's process and machine), a cell on the sweep's machine
     stops after the current step, leaving a checkpoint, when the sweep stops or its process
     ends (see :class:`Watchdog`)."""
-    from threadpoolctl import threadpool_limits
+    import scipy.linalg.blas  # noqa: F401 - loaded before the limit below, which reaches
+    from threadpoolctl import threadpool_limits  # only the BLAS libraries already loaded
 
     outcome = {"name": cell.name, "status": "finished", "message": ""}
     here = sweep_host is None or sweep_host == socket.gethostname()
