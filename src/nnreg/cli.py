@@ -567,6 +567,60 @@ def plot(run_folders: tuple[Path, ...], out: Path | None) -> None:
         console.print(str(path))
 
 
+@main.command(short_help="Classify your own pictures, .npy or IDX files with a trained run.")
+@click.argument("run_folder", type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--top",
+    type=click.IntRange(min=0, max=1000),
+    default=3,
+    show_default=True,
+    help="How many of the most likely classes to list per example (0: only the answer).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the predictions as JSON.")
+def predict(run_folder: Path, files: tuple[Path, ...], top: int, as_json: bool) -> None:
+    """Classify FILES with the network trained in RUN_FOLDER (or a Network.save file).
+
+    \b
+    FILES: pictures (PNG, JPEG, anything Pillow opens), read as grey, inverted when the
+    paper is light, and framed as the training images were (MNIST: the ink fitted into
+    20×20 and centred by its centre of mass in 28×28; the 8×8 digits: fitted into 8×8); a
+    picture already the network's size is taken as it is. .npy arrays and IDX files give
+    one prediction per image or row, never resized: integers are the training data's codes
+    (÷ 255, ÷ 16 for the digits), floats the inputs themselves, in [0, 1].
+    Probabilities: softmax outputs as they are; sigmoid outputs normalised to sum 1.
+    A file that cannot be read is named on stderr and the others are still classified
+    (exit status 2).
+    """
+    from nnreg.predict import format_predictions, load_trained, predict_file
+
+    try:
+        trained = load_trained(run_folder)
+    except ValueError as error:
+        errors.print(f"[bold red]Error:[/] {escape(str(error))}", soft_wrap=True)
+        sys.exit(EXIT_USAGE)
+    predictions, failed = [], []
+    for path in files:
+        try:
+            predictions += predict_file(trained, path)
+        except ValueError as error:
+            failed.append(str(error))
+            errors.print(f"[bold red]Error:[/] {escape(str(error))}", soft_wrap=True)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"predictions": [p.as_dict() for p in predictions], "errors": failed},
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+    else:
+        for line in format_predictions(predictions, top):
+            click.echo(line)
+    if failed:
+        sys.exit(EXIT_USAGE)
+
+
 @main.command(
     short_help="Reproduce one of the book's chapter-3 experiments.",
     epilog="\b\nNAME is one of:\n"
