@@ -104,7 +104,7 @@ BAD_INPUT = [
     ),
     pytest.param(
         ["--sizes", "64,30,7"],
-        ["the network has 7 output units", "make sizes[-1] = 10"],
+        ["the output layer has 7 units", "make sizes[-1] = 10"],
         id="too-few-outputs",
     ),
     pytest.param(

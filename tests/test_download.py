@@ -1,6 +1,7 @@
 import functools
 import gzip
 import http.server
+import pickle
 import shutil
 import socket
 import threading
@@ -99,7 +100,12 @@ def test_every_mirror_failing_says_why_for_each_and_what_to_do(tmp_path, serve):
         download(f"{LABELS}.gz", tmp_path / "data", mirrors, CONTENT_SHA256[LABELS])
     message = str(caught.value)
     assert "HTTP 404" in message and "refused" in message.lower()
-    assert "--mirror" in message and "NNREG_DATA" in message
+    # in Python's terms for a Python user, in the options' for the commands
+    assert "folder=" in message and "NNREG_DATA" in message and "mirrors=[URL]" in message
+    assert "--" not in message
+    command = caught.value.for_command()
+    assert "--data-dir or $NNREG_DATA" in command and "--mirror URL" in command
+    assert pickle.loads(pickle.dumps(caught.value)).for_command() == command
     assert leftovers(tmp_path / "data") == []
 
 

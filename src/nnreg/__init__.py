@@ -1,6 +1,6 @@
 """nnreg: feedforward neural networks with regularization done exactly right and made visible."""
 
-import importlib
+import importlib as _importlib
 
 _HOMES = {
     "nnreg.activity": ["ActivityRegularizer"],
@@ -14,6 +14,7 @@ _HOMES = {
     "nnreg.combined": ["Combined"],
     "nnreg.constraints": ["MaxNorm"],
     "nnreg.datasets": ["Dataset", "load_digits", "make_dataset"],
+    "nnreg.datasets.download": ["DownloadError"],
     "nnreg.dropout": ["Dropout"],
     "nnreg.monitors": ["CostMonitor", "GradientShareMonitor", "WeightMonitor"],
     "nnreg.network": ["Network"],
@@ -48,13 +49,14 @@ _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names
 def __getattr__(name: str):
     if name not in _MODULE_OF:
         raise AttributeError(f"module 'nnreg' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_MODULE_OF[name]), name)
+    value = getattr(_importlib.import_module(_MODULE_OF[name]), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_MODULE_OF])
+    """The public names (each once, whether loaded yet or not) and the module's dunders."""
+    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})
 
 
 __version__ = "0.1.0"
@@ -73,6 +75,7 @@ __all__ = [
     "RunFolder",
     "Dataset",
     "DecoupledWeightDecay",
+    "DownloadError",
     "ElasticNet",
     "GradientShareMonitor",
     "History",

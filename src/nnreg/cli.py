@@ -331,7 +331,7 @@ def train(
         )
         sys.exit(128 + int(getattr(signal, stop.reason, signal.SIGINT)))
     except (ValueError, OSError, download_error()) as error:
-        errors.print(f"[bold red]Error:[/] {escape(with_option_name(str(error)))}", soft_wrap=True)
+        errors.print(f"[bold red]Error:[/] {escape(error_message(error))}", soft_wrap=True)
         sys.exit(EXIT_USAGE)
     except TrainingDiverged as error:
         errors.print(f"[bold red]Training diverged:[/] {escape(str(error))}", soft_wrap=True)
@@ -447,6 +447,14 @@ OPTIONS = {
     "expand": "--expand",
     "copies": "--expand",
 }
+
+
+def error_message(error: BaseException) -> str:
+    """What a library error says, in the command's terms: the option that sets a parameter
+    it names, the options that say where data are (a failed download)."""
+    if hasattr(error, "for_command"):
+        return error.for_command()
+    return with_option_name(str(error))
 
 
 def with_option_name(message: str) -> str:
@@ -657,7 +665,7 @@ def experiment(name: str, quick: bool, out: Path | None, data_dir, seed: int, qu
             report = run_experiment(name, quick, data_dir, seed, progress.for_run)
         paths = report.write(out)
     except (ValueError, OSError, download_error()) as error:
-        errors.print(f"[bold red]Error:[/] {escape(str(error))}", soft_wrap=True)
+        errors.print(f"[bold red]Error:[/] {escape(error_message(error))}", soft_wrap=True)
         sys.exit(EXIT_USAGE)
     console.print(report.summary)
     console.print(f"report: {paths['markdown']} and {paths['html']}")
@@ -998,7 +1006,7 @@ def sweep(
     except StoppedAtOnce as error:
         stopped_sweep(out, error.signum, at_once=True)
     except (ValueError, OSError, download_error()) as error:
-        errors.print(f"[bold red]Error:[/] {escape(with_option_name(str(error)))}", soft_wrap=True)
+        errors.print(f"[bold red]Error:[/] {escape(error_message(error))}", soft_wrap=True)
         sys.exit(EXIT_USAGE)
     print_sweep(result, figures)
     if result.failed:

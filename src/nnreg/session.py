@@ -178,8 +178,9 @@ def located(settings: TrainSettings) -> TrainSettings:
     changes: dict[str, Any] = {}
     if settings.data_dir is not None and str(settings.data_dir).strip():
         changes["data_dir"] = str(Path(settings.data_dir).expanduser().resolve())
-    if settings.data not in DATASETS and str(settings.data).strip():
-        changes["data"] = str(Path(settings.data).expanduser().resolve())
+    folder = Path(settings.data).expanduser()
+    if settings.data not in DATASETS and str(settings.data).strip() and folder.is_dir():
+        changes["data"] = str(folder.resolve())
     return dataclasses.replace(settings, **changes)
 
 
@@ -371,10 +372,11 @@ def _load_run_data(settings, folder: Path, resume: bool, download_progress):
         if not resume:
             raise
         hint = "data_dir (--data-dir)" if settings.data in DATASETS else "data (--data)"
-        raise type(error)(
-            f"{error}\nIf the data this run was trained on are elsewhere now, resume with "
-            f"{hint} naming where they are."
-        ) from None
+        advice = f"If the data this run was trained on are elsewhere now, resume with {hint}."
+        if isinstance(error, DownloadError):
+            error.also = advice
+            raise
+        raise FileNotFoundError(f"{error}\n{advice}") from None
     checksums = data_checksums(datasets)
     if resume:
         config = read_config(folder)

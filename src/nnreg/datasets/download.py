@@ -31,7 +31,46 @@ Progress = Callable[[str, int, int | None], None]
 
 
 class DownloadError(RuntimeError):
-    """Every mirror failed; the message lists why for each and what to do."""
+    """A data file that no mirror gave (no network, a mirror down, a wrong checksum).
+
+    Its message lists why each mirror failed and what to do, in Python's terms (the data
+    folder argument, ``NNREG_DATA``); :meth:`for_command` says the same with the options of
+    nnreg's commands (``--data-dir``, ``--mirror``). ``also`` is advice added by the caller.
+    """
+
+    def __init__(self, file_name: str, destination: Path, failures: list[str]) -> None:
+        self.file_name, self.destination, self.failures = file_name, Path(destination), failures
+        self.also = ""
+        super().__init__(file_name)
+
+    def __reduce__(self):  # a sweep's worker process sends it back whole
+        return (
+            _rebuilt_download_error,
+            (self.file_name, self.destination, self.failures, self.also),
+        )
+
+    def _text(self, folder: str, mirror: str) -> str:
+        return (
+            f"could not download {self.file_name}; every mirror failed:\n"
+            + "\n".join(self.failures)
+            + f"\nPut the file in {self.destination} yourself (any MNIST copy, .gz or not), "
+            f"give {folder} a folder holding it in a '{self.destination.name}' subfolder, "
+            f"or {mirror}." + (f"\n{self.also}" if self.also else "")
+        )
+
+    def __str__(self) -> str:
+        return self._text(
+            f"the data folder argument (folder=…) or the {DATA_ENVIRONMENT_VARIABLE} "
+            "environment variable",
+            "give a working mirror (mirrors=[URL], or the NNREG_MNIST_MIRRORS environment "
+            "variable)",
+        )
+
+    def for_command(self) -> str:
+        """The message with the options of nnreg's commands."""
+        return self._text(
+            f"--data-dir or ${DATA_ENVIRONMENT_VARIABLE}", "give a working mirror with --mirror URL"
+        )
 
 
 def data_folder(folder: str | Path | None = None) -> Path:
@@ -86,12 +125,13 @@ def download(
         if any(folder.iterdir()):
             break
         folder.rmdir()
-    raise DownloadError(
-        f"could not download {file_name}; every mirror failed:\n" + "\n".join(failures) + "\n"
-        f"Put the file in {destination} yourself (any MNIST copy, .gz or not), point "
-        f"--data-dir or ${DATA_ENVIRONMENT_VARIABLE} to a folder holding it in a "
-        f"'{destination.name}' subfolder, or give a working mirror with --mirror URL."
-    )
+    raise DownloadError(file_name, destination, failures)
+
+
+def _rebuilt_download_error(file_name, destination, failures, also) -> DownloadError:
+    error = DownloadError(file_name, destination, failures)
+    error.also = also
+    return error
 
 
 def _reason(error: BaseException) -> str:
