@@ -191,7 +191,7 @@ def test_watching_needs_a_validation_split_and_positive_patience(tmp_path):
 
 @pytest.mark.parametrize(
     "options, named",
-    [(["--epochs", "40"], "--epochs"), (["--lmbda", "2", "--data", "mnist"], "--data, --lmbda")],
+    [(["--epochs", "40"], "--epochs"), (["--seed", "2", "--lmbda", "3"], "--lmbda, --seed")],
 )
 def test_options_beside_resume_are_refused_not_ignored(tmp_path, options, named):
     folder = tmp_path / "run"

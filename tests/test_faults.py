@@ -882,6 +882,8 @@ def _kill_and_resume(folder: Path, moments: list, reference: Path) -> None:
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr
+    # what a killed write left behind was cleared by the next start
+    assert not [p.name for p in folder.rglob("*") if p.name.endswith(".tmp")]
     ours, theirs = (
         load_parameters(folder / "parameters.npz"),
         load_parameters(reference / "parameters.npz"),

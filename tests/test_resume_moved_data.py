@@ -4,8 +4,10 @@ where its data really are (absolute) and their SHA-256, ``--data-dir`` / ``--dat
 
 import gzip
 import json
+import os
 import shutil
 import struct
+import time
 
 import numpy as np
 import pytest
@@ -198,3 +200,30 @@ def test_other_options_beside_resume_are_still_refused(places, monkeypatch):
     )
     assert result.exit_code == 2
     assert "so --epochs would be ignored" in " ".join(result.output.split())
+
+
+def test_temporary_files_left_by_a_killed_process_are_removed_on_the_next_start(
+    places, monkeypatch
+):
+    project, _ = places
+    monkeypatch.chdir(project)
+    folder = project / "runs" / "a"
+    interrupted_run(settings(data_dir="data"), folder)
+    (folder / "snapshots").mkdir()
+    stale = [
+        folder / ".checkpoint.npz.0123456789ab.tmp",
+        folder / ".parameters.npz.a1b2c3d4e5f6.tmp",
+        folder / "snapshots" / ".epoch-0001.npz.abcdefabcdef.tmp",
+        folder / ".summary.json.00000000ffff.tmp",  # old: a process killed long ago
+    ]
+    kept = [
+        folder / ".summary.json.ffff00000000.tmp",  # new: maybe being written right now
+        folder / ".my-notes.tmp",  # not nnreg's
+        folder / "notes.txt",
+    ]
+    for path in stale + kept:
+        path.write_bytes(b"partial")
+    os.utime(stale[-1], (time.time() - 3600, time.time() - 3600))
+    resume_training(folder)
+    assert [p for p in stale if p.exists()] == []
+    assert [p for p in kept if not p.exists()] == []

@@ -21,6 +21,7 @@ import fcntl
 import json
 import math
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,9 @@ class RunFolderWriter(Callback):
     last good parameters and write a checkpoint of ``state`` (see
     :func:`~nnreg.checkpoints.save_checkpoint`; ``extra_state()`` adds plain data such as
     the learning rate). With ``resumed_records`` it continues an existing folder instead:
-    the metrics file is rewritten to hold exactly those epochs."""
+    the metrics file is rewritten to hold exactly those epochs, and ``moved_data`` (the
+    settings saying where the data are now) is recorded in its config. Temporary files that
+    a killed process left (``.checkpoint.npz.…tmp``) are removed once the folder is held."""
 
     def __init__(
         self,
@@ -89,8 +92,10 @@ class RunFolderWriter(Callback):
         extra_state=dict,
         resumed_records: list[dict[str, Any]] | None = None,
         snapshots: bool = False,
+        moved_data: dict[str, Any] | None = None,
     ) -> None:
         self.folder = Path(folder)
+        self.moved_data = moved_data
         self.snapshots = snapshots
         self.config = config
         self.network = network
@@ -101,10 +106,15 @@ class RunFolderWriter(Callback):
 
     def on_train_begin(self, epochs: int, steps_per_epoch: int) -> None:
         self.lock = lock_run_folder(self.folder, create=not self.resumed)
+        remove_leftovers(self.folder)
         if self.resumed:
             lines = "".join(metrics_line(record) for record in self.records).encode()
             with self._writing():
                 atomic_write_bytes(self.folder / METRICS, lambda handle: handle.write(lines))
+                if self.moved_data:
+                    config = read_config(self.folder)
+                    config["settings"].update(self.moved_data)
+                    write_json(self.folder / CONFIG, config)
             return
         create_run_folder(self.folder, self.config)
         save_parameters(self.folder / INITIAL_PARAMETERS, self.network.weights, self.network.biases)
@@ -168,6 +178,40 @@ class RunFolderWriter(Callback):
                 "checkpoint and parameters are intact: free some space or make the folder "
                 f"writable, then resume with: nnreg train --resume {self.folder}",
             ) from None
+
+
+WRITTEN_WHILE_HELD = (CONFIG, METRICS, PARAMETERS, INITIAL_PARAMETERS, "checkpoint.npz")
+"""The files only a process holding the run folder's lock writes (parameter files, and
+snapshots, all end in .npz)."""
+LEFTOVER = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{12}\.tmp")
+"""The temporary file a write leaves when its process is killed (see
+:func:`~nnreg.checkpoints.temporary_file_beside`)."""
+
+
+def remove_leftovers(folder: Path, older_than: float = 60.0) -> list[Path]:
+    """Remove the temporary files killed processes left in a run folder (and its snapshots),
+    called while holding its lock: a temporary file of a file only the lock holder writes is
+    always a leftover; of any other (summary.json, written after training) only once older
+    than ``older_than`` seconds. Returns those removed."""
+    removed = []
+    for place in (Path(folder), Path(folder) / SNAPSHOTS):
+        try:
+            entries = list(os.scandir(place))
+        except OSError:
+            continue
+        for entry in entries:
+            match = LEFTOVER.fullmatch(entry.name)
+            if not match or not entry.is_file(follow_symlinks=False):
+                continue
+            name = match["name"]
+            held = name in WRITTEN_WHILE_HELD or name.endswith(".npz")
+            try:
+                if held or time.time() - entry.stat(follow_symlinks=False).st_mtime > older_than:
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+            except OSError:
+                continue
+    return removed
 
 
 def repair_initial_parameters(folder: Path, network: Network) -> bool:

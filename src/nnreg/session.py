@@ -31,7 +31,6 @@ from nnreg.network import DTYPES, Network
 from nnreg.optimizers import make_optimizer
 from nnreg.regularizers import make_regularizer
 from nnreg.runs import (
-    CONFIG,
     SNAPSHOTS,
     SUMMARY,
     RunFolderWriter,
@@ -253,7 +252,7 @@ def _train(
     started = time.perf_counter()
     # Settings that need no data are checked first, so a typo never waits for a download.
     optimizer, regularizer = check_settings(settings)
-    datasets, data_sha256 = _load_run_data(settings, folder, resume, download_progress)
+    datasets, data_sha256, moved = _load_run_data(settings, folder, resume, download_progress)
     watching = settings.early_stopping or settings.halve_eta_after
     if watching and "validation" not in datasets:
         raise ValueError(
@@ -330,6 +329,7 @@ def _train(
             },
             resumed_records=records,
             snapshots=snapshots,
+            moved_data=moved,
         )
         try:
             history = train(
@@ -363,9 +363,9 @@ DATA_SHA256 = "data_sha256"
 
 
 def _load_run_data(settings, folder: Path, resume: bool, download_progress):
-    """The run's data and their SHA-256 per split. Resuming, they must be the data the run
-    was trained on (when it recorded their checksums); the config then records where they
-    are now, if they moved."""
+    """The run's data, their SHA-256 per split, and where they are now when they moved
+    (settings to record in the run's config). Resuming, they must be the data the run was
+    trained on (when it recorded their checksums)."""
     try:
         datasets = load_data(settings.data, settings.data_dir, settings.mirrors, download_progress)
     except (FileNotFoundError, DownloadError) as error:
@@ -391,10 +391,8 @@ def _load_run_data(settings, folder: Path, resume: bool, download_progress):
             )
         moved = {key: getattr(settings, key) for key in ("data", "data_dir")}
         if any(config["settings"].get(key) != value for key, value in moved.items()):
-            config["settings"].update(moved)
-            config.setdefault(DATA_SHA256, checksums)
-            write_json(folder / CONFIG, config)
-    return datasets, checksums
+            return datasets, checksums, moved
+    return datasets, checksums, None
 
 
 def check_settings(settings: TrainSettings):

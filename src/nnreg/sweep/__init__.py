@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nnreg.runs import write_json
+from nnreg.runs import remove_leftovers, write_json
 from nnreg.sweep.backends import BACKENDS, gather
 from nnreg.sweep.cells import Plan, cell_done, plan_cell, run_cell
 from nnreg.sweep.grid import (
@@ -120,6 +120,7 @@ def run_sweep(
         with BACKENDS[backend](jobs, scheduler, stop) as run_all:
             _create(out)
             lock = lock or SweepLock(out, stop)
+            remove_leftovers(out)  # what a killed sweep was writing (results.csv…)
             todo = [
                 c
                 for c in cells
