@@ -799,6 +799,28 @@ def test_a_failed_checkpoint_write_keeps_the_previous_checkpoint_and_says_so(
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_a_failed_first_checkpoint_says_that_none_was_kept(tmp_path, monkeypatch):
+    import nnreg.checkpoints
+
+    replace = os.replace
+
+    def full_disk_for_the_epoch_files(source, target):
+        if Path(target).name in ("parameters.npz", "checkpoint.npz"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return replace(source, target)
+
+    monkeypatch.setattr(nnreg.checkpoints.os, "replace", full_disk_for_the_epoch_files)
+    folder = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", "--epochs", "2", "--out", str(folder), "--quiet"])
+    assert result.exit_code == 2
+    message = " ".join(result.output.split())
+    assert "no checkpoint had been written yet, so nothing trained was kept" in message
+    assert "intact" not in message and os.strerror(errno.ENOSPC) in message
+    monkeypatch.undo()
+    result = CliRunner().invoke(main, ["train", "--resume", str(folder), "--quiet"])
+    assert result.exit_code == 0, result.output
+
+
 def test_concurrent_first_downloads_leave_one_good_copy(tmp_path, mnist_folder):
     from nnreg.datasets.mnist import CONTENT_SHA256
 

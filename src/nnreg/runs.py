@@ -28,6 +28,7 @@ from typing import Any
 
 from nnreg.checkpoints import (
     atomic_write_bytes,
+    has_checkpoint,
     load_parameters,
     save_checkpoint,
     save_parameters,
@@ -168,15 +169,26 @@ class RunFolderWriter(Callback):
     @contextlib.contextmanager
     def _writing(self):
         """A failed write (disk full, read-only folder) leaves the previous files intact
-        (every write is a rename of a complete temporary file) and says so."""
+        (every write is a rename of a complete temporary file) and says what there is."""
         try:
             yield
         except OSError as error:
+            if has_checkpoint(self.folder):
+                kept = (
+                    "the previous checkpoint and parameters are intact: free some space or "
+                    "make the folder writable, then resume with: nnreg train --resume "
+                    f"{self.folder}"
+                )
+            else:
+                kept = (
+                    "no checkpoint had been written yet, so nothing trained was kept: free "
+                    "some space or make the folder writable, then resume with: nnreg train "
+                    f"--resume {self.folder} (it trains again from the initial parameters, "
+                    "to the same result)"
+                )
             raise OSError(
                 error.errno,
-                f"could not write to {self.folder} ({error.strerror or error}); the previous "
-                "checkpoint and parameters are intact: free some space or make the folder "
-                f"writable, then resume with: nnreg train --resume {self.folder}",
+                f"could not write to {self.folder} ({error.strerror or error}); {kept}",
             ) from None
 
 

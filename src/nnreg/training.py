@@ -19,6 +19,7 @@ per-example reference.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
@@ -97,9 +98,10 @@ class Callback:
         """Training is stopping between two steps (a :class:`StopFlag` was set)."""
 
     def on_abort(self) -> None:
-        """A ``KeyboardInterrupt`` (Ctrl-C in a script, a notebook's interrupt) is cutting
-        training short, possibly inside a step: the parameters may be half-updated, so save
-        nothing; let go of what is held (a run folder's lock, a progress display)."""
+        """An exception is cutting training short — a ``KeyboardInterrupt`` (Ctrl-C in a
+        script, a notebook's interrupt), possibly inside a step, or an error such as a full
+        disk: the parameters may be half-updated, so save nothing; let go of what is held
+        (a run folder's lock, a progress display)."""
 
 
 @dataclass
@@ -582,8 +584,11 @@ def train(
                     break
         for callback in callbacks:
             callback.on_train_end(history, network)
-    except KeyboardInterrupt:
+    except (TrainingInterrupted, TrainingDiverged):
+        raise  # the callbacks were told (on_interrupt, on_train_end)
+    except BaseException:
         for callback in callbacks:
-            getattr(callback, "on_abort", lambda: None)()
+            with contextlib.suppress(Exception):
+                getattr(callback, "on_abort", lambda: None)()
         raise
     return history
