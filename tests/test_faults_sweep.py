@@ -571,6 +571,8 @@ def test_a_signal_stops_the_sweep_its_workers_and_says_how_to_resume(
         else "1 interrupted cell resumed from its checkpoint"
     )
     assert expected in again.output, again.output
+    assert "none was done before" not in again.output  # they were, in part
+    assert f"({2 - finished} continued from checkpoints)" in again.output
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from stopping import StopAfterSteps
 from nnreg.cli import main
 from nnreg.session import TrainSettings, run_training
 from nnreg.sweep import cell_settings, make_grid, read_grid_file, run_sweep
-from nnreg.training import StopFlag, TrainingInterrupted
+from nnreg.training import StopFlag, TrainingInterrupted, UnstableDecayWarning
 
 SMALL = dict(reg=["l2", "l1-proximal"], lmbda=[0.0, 0.5, 5.0])
 
@@ -162,17 +162,35 @@ def test_a_sweep_killed_midway_trains_only_the_unfinished_cells_when_rerun(tmp_p
     result = CliRunner().invoke(main, ["sweep", *arguments])
     assert result.exit_code == 0, result.output
     # six cells, five runs: l1-proximal at λ = 0 is l2 at λ = 0
-    assert f"trained {5 - len(finished)} cells; {len(finished)} cells were already done" in (
-        result.output
-    )
+    assert re.search(
+        rf"trained {5 - len(finished)} cells( \(\d continued from checkpoints\))?; "
+        rf"{len(finished)} cells were already done",
+        result.output,
+    ), result.output
     assert len(list(out.glob("cells/*/summary.json"))) == 5
 
 
 def test_a_diverging_cell_is_recorded_and_the_sweep_goes_on(tmp_path):
     grid = make_grid(["l2"], [1.0], eta=[0.5, 1e300], base=TrainSettings(epochs=2))
-    result = run_sweep(grid, tmp_path, "joblib", jobs=1)
+    with pytest.warns(UnstableDecayWarning, match=r"^cell l2_lmbda=1_eta=1e\+300_hidden=30: "):
+        result = run_sweep(grid, tmp_path, "joblib", jobs=1)
     assert [row["diverged"] for row in result.rows] == [False, True]
     assert result.best["eta"] == 0.5
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_cells_warning_is_shown_as_nnreg_train_shows_it(tmp_path, jobs):
+    result = subprocess.run(
+        [sys.executable, "-m", "nnreg", "sweep", "--lmbda", "1", "--eta", "0.5,1e300"]
+        + ["--epochs", "1", "-j", jobs, "--quiet", "--out", str(tmp_path / "s")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines and all(line.startswith("Warning: cell l2_lmbda=1_eta=1e+300") for line in lines)
+    assert "1 − ηλ/n" in result.stderr and len(lines) == 1
+    assert "UnstableDecayWarning" not in result.stderr and "history = train(" not in result.stderr
 
 
 def test_grid_from_a_toml_file(tmp_path):

@@ -987,6 +987,7 @@ def sweep(
                 disable=quiet or not console.is_terminal,  # no bar in a log
             ) as progress,
             stop_on_signals(stop),
+            warnings_shown(),
         ):
             task = progress.add_task("cells", total=len(grid.cells()))
             result = run_sweep(
@@ -1069,13 +1070,15 @@ def print_sweep(result, figures) -> None:
             _seconds(row.get("wall_seconds")),
         )
     console.print(table)
-    done = len(result.skipped)
+    done, continued = len(result.skipped), len(result.resumed) + len(result.extended)
     console.print(
-        f"trained {counted(len(result.trained), 'cell')}; "
+        f"trained {counted(len(result.trained), 'cell')}"
+        + (f" ({continued} continued from checkpoints)" if continued else "")
+        + "; "
         + (
             f"{counted(done, 'cell')} {'was' if done == 1 else 'were'} already done"
             if done
-            else "none was done before"
+            else ("none was finished before" if continued else "none was done before")
         )
     )
     if result.shared:

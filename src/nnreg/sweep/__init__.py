@@ -33,6 +33,7 @@ import dataclasses
 import json
 import os
 import socket
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,6 +153,9 @@ def run_sweep(
         row = cell_row(cell, out / CELLS / trained, failed.get(trained))
         row["same_run_as"] = shared.get(cell.name, "")
         rows.append(row)
+    for name, outcome in outcomes.items():  # given here, in the caller's process
+        for category, message in outcome.get("warnings", ()):
+            warnings.warn(f"cell {name}: {message}", category, stacklevel=2)
     interrupted = any(o["status"] == "interrupted" for o in outcomes.values())
     if not interrupted:
         write_results(out / RESULTS, rows)

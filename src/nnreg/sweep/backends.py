@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import time
 
-from nnreg.training import StopFlag
-
-if sys.version_info >= (3, 11):
-    pass
-else:  # pragma: no cover
-    pass
 from nnreg.sweep.cells import run_cell
 from nnreg.sweep.grid import Cell
 from nnreg.sweep.supervision import Watchdog, start_loky_worker, start_worker
+from nnreg.training import StopFlag
 
 
 def gather(run_all, tasks, on_cell_done, stop) -> dict[str, dict[str, str]]:

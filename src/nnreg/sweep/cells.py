@@ -8,7 +8,7 @@ import dataclasses
 import json
 import shutil
 import socket
-import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,14 +16,9 @@ from typing import Any
 from nnreg.checkpoints import CHECKPOINT, PREVIOUS_CHECKPOINT, CheckpointError
 from nnreg.runs import CONFIG, SUMMARY, lock_run_folder, write_json
 from nnreg.session import TrainSettings, located, resume_training, run_training
-from nnreg.training import StopFlag, TrainingDiverged, TrainingInterrupted
-
-if sys.version_info >= (3, 11):
-    pass
-else:  # pragma: no cover
-    pass
 from nnreg.sweep.grid import Cell, cell_settings
 from nnreg.sweep.supervision import supervised
+from nnreg.training import StopFlag, TrainingDiverged, TrainingInterrupted
 
 IGNORED_SETTINGS = ("mirrors",)
 """Settings that do not change a cell's result: where to download from (files are checked)."""
@@ -134,7 +129,7 @@ def run_cell(
         if stop.requested:
             return {**outcome, "status": "interrupted", "message": "the sweep stopped"}
         try:
-            with threadpool_limits(limits=blas_threads):
+            with threadpool_limits(limits=blas_threads), _warnings_into(outcome):
                 _train_cell(cell_settings(base, cell), Path(folder), action, stop)
         except TrainingInterrupted:
             outcome.update(status="interrupted", message="stopped with a checkpoint")
@@ -146,6 +141,20 @@ def run_cell(
             kind = "" if isinstance(error, (ValueError, OSError)) else f"{type(error).__name__}: "
             outcome.update(status="failed", message=f"{kind}{error}")
     return outcome
+
+
+@contextlib.contextmanager
+def _warnings_into(outcome: dict[str, Any]):
+    """Warnings the cell's training gives (an unstable weight decay…) kept in its outcome as
+    (category, message), each once, for the sweep's own process to give (a worker's would
+    be printed raw on its stderr, with a line of nnreg's source)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            seen = dict.fromkeys((w.category, str(w.message)) for w in caught)
+            outcome["warnings"] = list(seen)
 
 
 def _train_cell(settings: TrainSettings, folder: Path, action: str, stop: StopFlag) -> None:

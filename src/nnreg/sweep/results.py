@@ -6,16 +6,10 @@ import csv
 import dataclasses
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
 from nnreg.runs import METRICS, SUMMARY
-
-if sys.version_info >= (3, 11):
-    pass
-else:  # pragma: no cover
-    pass
 from nnreg.sweep.cells import read_json
 from nnreg.sweep.grid import Cell
 

@@ -8,19 +8,12 @@ import errno
 import fcntl
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from nnreg.training import StopFlag
-
-if sys.version_info >= (3, 11):
-    pass
-else:  # pragma: no cover
-    pass
-
 
 POLL_SECONDS = 0.1
 
