@@ -3,6 +3,7 @@ finish only what is missing, clear errors for bad grids and unreachable schedule
 
 import csv
 import dataclasses
+import json
 import os
 import re
 import signal
@@ -464,3 +465,27 @@ def test_every_blas_library_a_cell_uses_is_limited_to_its_threads():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("True"), result.stdout
+
+
+def test_the_table_shows_each_cells_training_time_and_reused_for_a_reused_run(tmp_path):
+    out = tmp_path / "sweep"
+    result = CliRunner().invoke(
+        main,
+        ["sweep", "--reg", "l2,l1", "--lmbda", "0,1", "--epochs", "1", "--out", str(out)],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    rows = {}
+    for line in result.output.splitlines():
+        cells = [cell.strip() for cell in line.strip("│ ").split("│")]
+        if len(cells) == 9 and cells[0] in ("l1", "l2"):
+            rows[(cells[0], cells[1])] = cells[-1]
+    assert rows[("l1", "0")] == "reused"  # l1 at λ = 0 is l2 at λ = 0: not trained
+    for reg, lmbda in (("l2", "0"), ("l2", "1"), ("l1", "1")):
+        summary = json.loads(
+            (out / "cells" / f"{reg}_lmbda={lmbda}_eta=0.5_hidden=30" / "summary.json").read_text()
+        )
+        # the epochs' time, not the run's (which counts loading the data and compiling)
+        assert rows[(reg, lmbda)] == f"{summary['time']['epochs']:.1f} s"
+        assert summary["time"]["epochs"] < summary["time"]["run"]
+    assert "training time" in result.output and "wall time" not in result.output

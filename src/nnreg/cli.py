@@ -1053,7 +1053,7 @@ def print_sweep(result, figures) -> None:
         "C₀",
         "penalty",
         "layer 1 zeros",
-        "wall time",
+        "training time",
     ):
         table.add_column(column, justify="left" if column == "regularizer" else "right")
     for row in result.rows:
@@ -1067,7 +1067,7 @@ def print_sweep(result, figures) -> None:
             table_number(row["validation_data_cost"], ".4f"),
             table_number(row["penalty"], ".4f"),
             table_number(row["layer1_fraction_zero"], ".1%"),
-            _seconds(row.get("wall_seconds")),
+            "reused" if row.get("same_run_as") else _seconds(row.get("epochs_seconds")),
         )
     console.print(table)
     done, continued = len(result.skipped), len(result.resumed) + len(result.extended)
@@ -1152,7 +1152,9 @@ def table_number(value, spec: str) -> str:
 
 
 def _seconds(value) -> str:
-    """A cell's wall time for the sweep table ("—" when not known)."""
+    """A cell's training time for the sweep table: its epochs (steps, monitors and
+    checkpoints), not the start of its process (loading data, compiling); "—" when not
+    known."""
     return "—" if value is None else f"{value:.1f} s"
 
 

@@ -61,9 +61,12 @@ def _results(folder: Path) -> dict[str, Any]:
     times = summary.get("time")
     if isinstance(times, dict):
         row["training_seconds"] = _number(times.get("training_steps"))
+        # the epochs: steps, monitors and checkpoints, not the start (data, compilation)
+        row["epochs_seconds"] = _number(times.get("epochs"))
         row["wall_seconds"] = _number(times.get("run"))
     else:  # a cell trained by an older nnreg: training steps only
         row["training_seconds"] = _number(summary.get("seconds"))
+        row["epochs_seconds"] = row["training_seconds"]
         row["wall_seconds"] = None
     return row
 
