@@ -432,3 +432,32 @@ def test_momentum_in_zero_one_and_positive_eta_are_accepted(eta, momentum):
 def test_every_regularizer_accepts_zero_lambda_and_per_layer_lists(name):
     assert isinstance(nnreg.make_regularizer(name, 0.0), nnreg.Regularizer)
     train_tiny(regularizer=nnreg.make_regularizer(name, [0.0, 0.5]))
+
+
+@pytest.mark.parametrize(
+    "layers, message",
+    [
+        ([1, 1], "names weight layer 1 more than once"),
+        ([2, 1, 2], "names weight layer 2 more than once"),
+        ([1.5], "must be a whole number, got 1.5"),
+        ([0], "must be >= 1"),
+        ([], "is an empty list"),
+        ("12", "must be a list of weight layer numbers"),
+    ],
+)
+def test_a_layers_mask_names_each_weight_layer_once(layers, message):
+    with pytest.raises(ValueError, match=message):
+        nnreg.L1(1.0, layers=layers)
+
+
+def test_reg_layers_with_a_repeat_is_refused_by_the_command(tmp_path):
+    from click.testing import CliRunner
+
+    from nnreg.cli import main
+
+    result = CliRunner().invoke(
+        main, ["train", "--reg-layers", "1,1", "--out", str(tmp_path / "r"), "--quiet"]
+    )
+    assert result.exit_code == 2
+    assert "--reg-layers: layers names weight layer 1 more than once" in result.output
+    assert not (tmp_path / "r").exists()

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from nnreg import kernels
-from nnreg.validation import check_choice, check_lambdas
+from nnreg.validation import check_choice, check_lambdas, check_layer_numbers
 
 Arrays = list[np.ndarray]
 Lambdas = float | Sequence[float]
@@ -78,7 +78,7 @@ class Regularizer:
     ) -> None:
         self.lmbda = check_lambdas("lmbda", lmbda)
         self.regularize_biases = bool(regularize_biases)
-        self.layers = None if layers is None else tuple(int(layer) for layer in layers)
+        self.layers = None if layers is None else check_layer_numbers(layers)
 
     # -- configuration ---------------------------------------------------------------
     def config(self) -> dict[str, Any]:

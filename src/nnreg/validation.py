@@ -116,6 +116,29 @@ def check_int(
     return number
 
 
+def check_layer_numbers(layers: Any) -> tuple[int, ...]:
+    """Weight layers named by number (1 is the first, input side), each once."""
+    if isinstance(layers, (str, bytes)) or np.ndim(layers) != 1:
+        raise ValueError(
+            f"layers must be a list of weight layer numbers such as [1, 2], got {layers!r}"
+        )
+    numbers = tuple(
+        check_int("layers", layer, minimum=1, hint=": weight layers are numbered from 1")
+        for layer in layers
+    )
+    if not numbers:
+        raise ValueError(
+            "layers is an empty list: name at least one weight layer, or give None for all"
+        )
+    repeated = [n for i, n in enumerate(numbers) if n in numbers[:i]]
+    if repeated:
+        raise ValueError(
+            f"layers names weight layer {repeated[0]} more than once: give each layer once, "
+            f"e.g. {','.join(map(str, dict.fromkeys(numbers)))}"
+        )
+    return numbers
+
+
 LAMBDA_HINT = ": λ is the regularization strength; use 0 for no regularization"
 
 
