@@ -365,3 +365,30 @@ def test_the_time_limit_must_be_positive():
     result = run_doctor(BOOK, "--timeout", "0")
     assert result.exit_code == 2
     assert "--timeout" in result.output
+
+
+@pytest.mark.parametrize(
+    "lines, spoiled",
+    [
+        (
+            "        self.weights = [w * np.nan for w in self.weights]\n        return\n",
+            "weights[0], weights[1] into NaN",
+        ),
+        (
+            "        self.biases = [b / 0.0 for b in self.biases]\n",  # inf, then NaN onwards
+            "into NaN or inf",
+        ),
+    ],
+    ids=["nan-then-return", "divided-by-zero"],
+)
+def test_an_update_that_makes_the_weights_nan_is_named_with_its_line(lines, spoiled, tmp_path):
+    path = tmp_path / "learner.py"
+    path.write_text(with_update_body(lines))
+    first = with_update_body(lines).splitlines().index(lines.splitlines()[0]) + 1
+    with np.errstate(all="ignore"):
+        result = run_doctor(path)
+    assert result.exit_code == 2
+    message = " ".join(result.output.split())
+    assert spoiled in message
+    assert f"at learner.py, line {first}: {lines.splitlines()[0].strip()}" in message
+    assert "never called" not in message and "bug in nnreg" not in message

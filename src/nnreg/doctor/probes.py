@@ -19,8 +19,11 @@ and measure what it does.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import linecache
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,7 +115,56 @@ def run_update(learner: Learner, setting: dict, gradient: Callable, seed: int = 
     for b, a in zip(before, after):
         if a.shape != b.shape:
             raise DoctorError(f"the update changed a parameter's shape from {b.shape} to {a.shape}")
+    spoiled = [p.label for p, a in zip(learner.parameters, after) if not np.all(np.isfinite(a))]
+    if spoiled:
+        line = _line_that_spoils(learner, setting, gradient, seed)
+        where = ""
+        if line is not None:
+            label = learner.line_label(line[0])
+            at = f"{learner.source.name}, line {label}" if isinstance(label, int) else label
+            where = f" at {at}: {line[1]}"
+        method = getattr(learner.update, "__name__", "update")
+        raise DoctorError(
+            f"{learner.name}.{method} turned {', '.join(spoiled)} into NaN or inf{where}"
+            + f", from finite parameters and gradients (network {PROBE_SIZES}, batch of "
+            f"{setting['m']}, η = {setting['eta']}, λ = {setting['lmbda']}, n = {setting['n']}): "
+            "an update that is not a number cannot be measured — fix that line first"
+        )
     return before, after
+
+
+def _line_that_spoils(learner: Learner, setting: dict, gradient: Callable, seed: int):
+    """(line, its text) of the learner's file after which a parameter first holds NaN or
+    inf, found by running the update again with a line tracer; None if not found there."""
+    source = str(learner.source)
+    found: list[tuple[int, str]] = []
+    last: dict[Any, int] = {}
+
+    def spoiled() -> bool:
+        return not all(np.all(np.isfinite(p.get(learner.instance))) for p in learner.parameters)
+
+    def trace(frame, event, argument):
+        if frame.f_code.co_filename != source:
+            return None
+        if event in ("line", "return") and not found and frame in last and spoiled():
+            found.append(last[frame])
+        if event == "line":
+            last[frame] = frame.f_lineno
+        return trace
+
+    set_parameters(learner, seed)
+    batch = learner.make_batch(setting["m"], np.random.default_rng(seed + 1))
+    previous = sys.gettrace()
+    with Substitute(learner, gradient), quietly(), contextlib.suppress(Exception):
+        sys.settrace(trace)
+        try:
+            learner.call_update(batch, setting["eta"], setting["lmbda"], setting["n"])
+        finally:
+            sys.settrace(previous)
+    if not found:
+        return None
+    text = linecache.getline(source, found[0]).strip()
+    return found[0], text
 
 
 # -- what the real gradient method returns ----------------------------------------------------
