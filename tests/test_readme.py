@@ -44,3 +44,15 @@ def test_readme_notebook_example_runs_and_writes_a_run_folder(tmp_path, monkeypa
     exec(compile(example, "README notebook example", "exec"), namespace)
     assert (tmp_path / "runs" / "l1-notebook" / "summary.json").is_file()
     assert namespace["same"].sizes == [64, 30, 10]
+
+
+def test_the_readme_and_the_plot_command_list_every_figure_nnreg_plot_writes():
+    from nnreg.cli import plot
+    from nnreg.plots import FIGURES
+
+    text = " ".join(README.read_text().split())
+    start = text.index("`nnreg plot` writes")
+    sentence = text[start : text.index("`nnreg experiment NAME", start)]
+    assert sorted(re.findall(r"`([\w-]+)\.png`", sentence)) == sorted(FIGURES)
+    help_text = " ".join(plot.help.split())
+    assert sorted(re.findall(r"([\w-]+)\.png", help_text)) == sorted(FIGURES)

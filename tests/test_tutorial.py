@@ -51,6 +51,7 @@ def executed(tmp_path_factory):
             notebook, timeout=120, kernel_name=KERNEL, resources={"metadata": {"path": folder}}
         )
         client.execute()
+        notebook.metadata["ran_in"] = str(folder)
     finally:
         if previous is None:
             os.environ.pop("JUPYTER_PATH", None)
@@ -94,3 +95,8 @@ def test_the_progress_bar_is_one_text_output(executed):
 def test_the_doctor_finds_the_lambda_over_m_slip(executed):
     text = "".join(o.get("text", "") for o in tagged(executed, "doctor").outputs)
     assert "λ/m" in text or "lambda-over-m" in text, text
+
+
+def test_the_tutorial_writes_nothing_into_the_folder_it_runs_in(executed):
+    folder = Path(executed.metadata["ran_in"])
+    assert sorted(p.name for p in folder.iterdir()) == ["jupyter", TUTORIAL.name]

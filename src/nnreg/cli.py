@@ -554,7 +554,8 @@ def plot(run_folders: tuple[Path, ...], out: Path | None) -> None:
     """Draw a run's figures; several run folders are overlaid (e.g. L1 against L2).
 
     Writes cost.png (data cost, penalty, total), accuracy.png, weights.png (RMS per layer
-    against 1/√n), histograms.png (start and end), sparsity.png and gradient-share.png.
+    against 1/√n), histograms.png (start and end), sparsity.png, gradient-share.png and
+    first-layer-weights.png.
     """
     from nnreg.plots import write_figures
     from nnreg.runs import RunFolderWarning
