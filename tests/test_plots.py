@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -119,28 +121,33 @@ def test_cli_plot_rejects_a_folder_that_is_not_a_run_with_exit_2(tmp_path, make,
     assert "Traceback" not in result.output
 
 
+def board_colour_scale(weights) -> float:
+    """The board's colourScale (board/static/board.js), written out: of the non-zero finite
+    |w| sorted, the one at rank ⌊0.99·count⌋ (the last if past the end); 1 when none."""
+    sizes = sorted(abs(float(w)) for w in np.ravel(weights) if w != 0 and math.isfinite(w))
+    return sizes[min(len(sizes) - 1, math.floor(0.99 * len(sizes)))] if sizes else 1.0
+
+
 def test_first_layer_images_are_the_saved_weights_centred_on_zero_with_zeros_marked(
     run_folders,
 ):
     """On a proximal-L1 run (exact zeros) beside an L2 run: each tile is a hidden unit's
-    8×8 input weights, the colour scale is symmetric about 0 and shared, and the green
-    overlay covers exactly the weights that are exactly 0."""
+    8×8 input weights, the colour scale is symmetric about 0, shared, and the board's robust
+    scale of all their weights together, and the green overlay covers exactly the weights
+    that are exactly 0."""
     from nnreg.plots import ZERO_COLOUR, image_shape, weight_mosaic
 
     runs = load_runs(run_folders)
     figure = FIGURES["first-layer-weights"](runs)
     panels = [axes for axes in figure.axes if axes.images]
     assert len(panels) == len(runs)
-    scales = set()
-    for axes, folder in zip(panels, run_folders):
-        weights = np.load(folder / "parameters.npz")["weights_0"]
+    saved = [np.load(folder / "parameters.npz")["weights_0"] for folder in run_folders]
+    expected_scale = board_colour_scale(np.concatenate([weights.ravel() for weights in saved]))
+    assert expected_scale < max(np.abs(weights).max() for weights in saved)  # not the largest
+    for axes, folder, weights in zip(panels, run_folders, saved):
         image = next(i for i in axes.images if i.get_gid() == "weights")
         zeros = next(i for i in axes.images if i.get_gid() == "exact zeros")
-        low, high = image.get_clim()
-        assert low == -high and high == pytest.approx(
-            max(np.abs(np.load(f / "parameters.npz")["weights_0"]).max() for f in run_folders)
-        )
-        scales.add(high)
+        assert image.get_clim() == pytest.approx((-expected_scale, expected_scale), rel=1e-12)
         mosaic = np.asarray(image.get_array().filled(np.nan))
         expected = weight_mosaic(weights)
         np.testing.assert_array_equal(mosaic, expected)
@@ -153,7 +160,45 @@ def test_first_layer_images_are_the_saved_weights_centred_on_zero_with_zeros_mar
             assert tuple(zeros.get_array()[marked][0]) == ZERO_COLOUR
         if "proximal" in str(folder):
             assert marked.sum() == np.count_nonzero(weights == 0) > 0
-    assert len(scales) == 1
+
+
+def test_first_layer_figure_names_its_colours_and_the_clipped_range(run_folders):
+    """The title and the legend say that green is exactly 0 (nothing says 0 is white), the
+    legend's swatch is the colour the zeros are drawn in, and the colour bar gives the scale
+    and points past its ends, with how many weights lie beyond."""
+    from nnreg.plots import ZERO_COLOUR
+
+    saved = [np.load(folder / "parameters.npz")["weights_0"] for folder in run_folders]
+    figure = FIGURES["first-layer-weights"](load_runs(run_folders))
+    title = figure.get_suptitle()
+    assert "green: exactly 0" in title and "0 is white" not in title
+    (legend,) = figure.legends
+    swatches = dict(zip((t.get_text() for t in legend.get_texts()), legend.legend_handles))
+    zero_label = next(text for text in swatches if "exactly 0" in text)
+    assert zero_label.startswith("green") and "L1" in zero_label
+    assert tuple(swatches[zero_label].get_facecolor()) == ZERO_COLOUR
+    (image,) = [i for axes in figure.axes for i in axes.images if i.colorbar is not None]
+    scale = image.get_clim()[1]
+    beyond = sum(int(np.count_nonzero(np.abs(w) > scale)) for w in saved)
+    total = sum(w.size for w in saved)
+    assert image.colorbar.extend == "both"
+    label = image.colorbar.ax.get_ylabel()
+    assert f"±{scale:.3g}" in label and f"{beyond:,} of {total:,} beyond" in label
+
+
+def test_one_large_weight_does_not_wash_out_the_others():
+    """A single weight 100× the others: the scale stays near the others' size (the largest
+    1% of the non-zero |w| is clipped), zeros left out of the count."""
+    from nnreg.plots import robust_colour_limit, weight_images_figure
+
+    weights = np.concatenate([np.arange(1, 200) / 100, [-200.0], np.zeros(100)]).reshape(5, 60)
+    assert robust_colour_limit(weights) == 1.99  # rank ⌊0.99·200⌋ = 198 of 1/100…199/100, 200
+    assert robust_colour_limit(np.zeros((2, 4))) == 1.0
+    assert robust_colour_limit(np.array([[0.5, np.nan, np.inf, 0.0]])) == 0.5
+    figure = weight_images_figure([("one", weights)], labelled=False)
+    image = next(i for i in figure.axes[0].images if i.get_gid() == "weights")
+    assert image.get_clim() == (-1.99, 1.99)
+    assert "1 of 300 beyond" in image.colorbar.ax.get_ylabel()
 
 
 def test_a_row_layout_for_inputs_that_are_not_square():

@@ -11,7 +11,8 @@
 * ``sparsity.png`` — fraction of weights exactly zero and below the small threshold;
 * ``gradient-share.png`` — ‖∂penalty/∂W‖ / ‖∂C₀/∂W‖ per layer (who moves the weights);
 * ``first-layer-weights.png`` — each hidden unit's input weights as an image (28×28 for
-  MNIST), centred on 0, exact zeros in green, runs side by side.
+  MNIST), centred on 0 on the board's robust colour scale, exact zeros in green, runs
+  side by side (drawn by :mod:`nnreg.weight_images`, whose names are importable from here).
 
 :func:`write_sweep_figures` draws a λ sweep's results: accuracy, sparsity and norms
 against λ, one line per regularizer.
@@ -30,13 +31,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
-from nnreg.datasets.dataset import image_shape
+from nnreg.datasets.dataset import image_shape as image_shape
 from nnreg.runs import RunFolderWarning, read_run
+from nnreg.weight_images import PANELS_PER_ROW as PANELS_PER_ROW
+from nnreg.weight_images import ZERO_COLOUR as ZERO_COLOUR
+from nnreg.weight_images import draw_weight_images as draw_weight_images
+from nnreg.weight_images import first_layer_figure
+from nnreg.weight_images import robust_colour_limit as robust_colour_limit
+from nnreg.weight_images import weight_images_figure as weight_images_figure
+from nnreg.weight_images import weight_mosaic as weight_mosaic
 
 DATA_SETS = ("training", "validation", "test")
 COST_PARTS = (
@@ -440,83 +447,6 @@ def gradient_share_figure(runs: list[Run]) -> Figure:
         if len(runs) > 1:
             legend_below(axes)
     figure.suptitle("Who moves the weights: above 1 the penalty pulls harder than the data")
-    return figure
-
-
-ZERO_COLOUR = (0.0, 0.75, 0.0, 1.0)
-"""Exact zeros in the weight images: green, a colour the diverging map never takes."""
-
-
-def weight_mosaic(weights: np.ndarray, gap: int = 1) -> np.ndarray:
-    """The rows of a first-layer weight matrix (one hidden unit each) as images in a
-    near-square grid, separated by ``gap`` NaN pixels (drawn blank)."""
-    units, inputs = weights.shape
-    height, width = image_shape(inputs)
-    columns = int(np.ceil(np.sqrt(units))) if height > 1 else 1
-    rows = int(np.ceil(units / columns))
-    mosaic = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap), np.nan)
-    for unit in range(units):
-        top, left = (unit // columns) * (height + gap), (unit % columns) * (width + gap)
-        mosaic[top : top + height, left : left + width] = weights[unit].reshape(height, width)
-    return mosaic
-
-
-def draw_weight_images(axes, weights: np.ndarray, title: str, largest: float | None = None):
-    """One tile per hidden unit on a diverging colour map centred on 0 (blue negative, red
-    positive, white 0; ±``largest``, by default the largest |w|), exact zeros in green, grey
-    between tiles; returns the colour image for a colour bar."""
-    mosaic = weight_mosaic(weights)
-    if largest is None:
-        largest = float(np.nanmax(np.abs(mosaic))) if np.isfinite(mosaic).any() else 1.0
-    largest = largest if np.isfinite(largest) and largest > 0 else 1.0
-    colours = matplotlib.colormaps["RdBu_r"].with_extremes(bad="0.6")
-    image = axes.imshow(mosaic, cmap=colours, vmin=-largest, vmax=largest, interpolation="nearest")
-    image.set_gid("weights")
-    zeros = np.zeros((*mosaic.shape, 4))
-    zeros[mosaic == 0] = ZERO_COLOUR
-    axes.imshow(zeros, interpolation="nearest").set_gid("exact zeros")
-    axes.set_title(title, fontsize="medium")
-    axes.set_xticks([])
-    axes.set_yticks([])
-    return image
-
-
-def first_layer_figure(runs: list[Run]) -> Figure:
-    """First-layer weights as images, one tile per hidden unit, runs side by side on one
-    colour scale: where L1 leaves exact zeros (green) and where L2 only shrinks (pale)."""
-    return weight_images_figure(
-        [(run.label, run.final_weights[0]) for run in runs if run.final_weights is not None],
-        labelled=len(runs) > 1,
-    )
-
-
-PANELS_PER_ROW = 4
-
-
-def weight_images_figure(panels: list[tuple[str, np.ndarray]], labelled: bool = True) -> Figure:
-    """One panel per (label, first-layer weight matrix), on one colour scale centred on 0."""
-    columns = min(max(1, len(panels)), PANELS_PER_ROW)
-    rows = -(-max(1, len(panels)) // columns)
-    figure = Figure(figsize=(4.0 * columns + 1.0, 4.4 * rows + 0.3), layout="constrained")
-    if not panels:
-        figure.text(0.5, 0.5, "no parameters saved", ha="center")
-        return figure
-    finite = [np.abs(w[np.isfinite(w)]) for _, w in panels]
-    largest = max((float(w.max()) for w in finite if w.size), default=1.0)
-    axes_list = list(figure.subplots(rows, columns, squeeze=False).ravel())
-    for spare in axes_list[len(panels) :]:
-        spare.set_axis_off()
-    axes_list = axes_list[: len(panels)]
-    for axes, (label, weights) in zip(axes_list, panels):
-        zero = f"{float(np.mean(weights == 0)):.1%} exactly 0 (green)"
-        image = draw_weight_images(axes, weights, f"{label}\n{zero}" if labelled else zero, largest)
-    figure.colorbar(image, ax=list(axes_list), shrink=0.7, label="weight")
-    height, width = image_shape(panels[0][1].shape[1])
-    figure.suptitle(
-        f"First-layer weights of each hidden unit as {height}×{width} images (0 is white)"
-        if height > 1
-        else "First-layer weights, one row per hidden unit (0 is white)"
-    )
     return figure
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from nnreg.experiments.common import (
     ProgressFactory,
@@ -21,7 +22,7 @@ from nnreg.experiments.common import (
     train_configuration,
 )
 from nnreg.experiments.report import Report
-from nnreg.plots import legend_below, symmetric_bin_edges, weight_images_figure
+from nnreg.plots import symmetric_bin_edges, weight_images_figure
 
 L1_LAMBDA = 20.0
 L1_LAMBDA_QUICK = 3.0
@@ -76,45 +77,11 @@ def run(
         )
         for label, reg, lmbda, options in configurations(l1_lambda)
     ]
-    table = []
-    for run_ in runs:
-        first, second = run_.history.last["weights"]["layers"]
-        table.append(
-            [
-                run_.label,
-                percent(run_.best("test")[0]),
-                percent(run_.last("test")),
-                percent(first["fraction_zero"]),
-                percent(second["fraction_zero"]),
-                percent(first["fraction_small"]),
-                f"{first['sign_flips']:,}",
-                f"{run_.seconds:.0f} s",
-            ]
-        )
-    by_label = {run_.label: run_ for run_ in runs}
-    zeros = {
-        label: by_label[label].history.last["weights"]["layers"][0]["fraction_zero"]
-        for label in by_label
-    }
-    accuracies = [by_label[label].last("test") for label in by_label if label.startswith("L1")]
-    summary = (
-        f"With the same λ = {l1_lambda:g}, the three L1 methods reach test accuracies within "
-        f"{100 * (max(accuracies) - min(accuracies)):.2f} points of each other, but only the "
-        f"methods that stop at zero produce zeros: {percent(zeros['L1 proximal'])} (proximal) and "
-        f"{percent(zeros['L1 cumulative'])} (cumulative) of the first layer's weights are "
-        f"exactly 0, against {percent(zeros['L1 subgradient'])} for the subgradient rule, "
-        "whose small weights step across zero and back instead "
-        f"({by_label['L1 subgradient'].history.last['weights']['layers'][0]['sign_flips']:,} "
-        "of them changed sign over the last epoch). L2 shrinks weights in proportion to their "
-        "size and leaves none at zero."
-    )
     sections = [WHY_THIS_LAMBDA] if not quick else []
-    if quick:
-        summary += " (Quick run on the 8×8 digits: few epochs, smaller effects.)"
     return Report(
         name="l1-vs-l2",
         title="L1 (three methods), elastic net and L2 side by side",
-        summary=summary,
+        summary=_summary(runs, l1_lambda, quick),
         columns=[
             "regularizer",
             "best test accuracy",
@@ -125,7 +92,7 @@ def run(
             "layer 1 sign flips, last epoch",
             "training time",
         ],
-        table=table,
+        table=[_table_row(run_) for run_ in runs],
         sections=[
             (
                 "Why the zeros differ",
@@ -154,11 +121,51 @@ def run(
             ("sparsity", "Layer 1 sparsity and sign flips per epoch", _sparsity(runs)),
             (
                 "first-layer-weights",
-                "Each hidden unit's input weights as an image: exact zeros in green",
+                "Each hidden unit's input weights as an image: exact zeros in green, the "
+                "largest 1% of the non-zero |w| at full colour",
                 weight_images_figure([(run_.label, run_.final_weights[0]) for run_ in runs]),
             ),
         ],
     )
+
+
+def _table_row(run_) -> list[str]:
+    """Accuracy, zeros, near-zeros and sign flips of one run, as the report's table shows."""
+    first, second = run_.history.last["weights"]["layers"]
+    return [
+        run_.label,
+        percent(run_.best("test")[0]),
+        percent(run_.last("test")),
+        percent(first["fraction_zero"]),
+        percent(second["fraction_zero"]),
+        percent(first["fraction_small"]),
+        f"{first['sign_flips']:,}",
+        f"{run_.seconds:.0f} s",
+    ]
+
+
+def _summary(runs, l1_lambda: float, quick: bool) -> str:
+    """The report's opening paragraph, with the measured zeros, accuracies and sign flips."""
+    by_label = {run_.label: run_ for run_ in runs}
+    zeros = {
+        label: by_label[label].history.last["weights"]["layers"][0]["fraction_zero"]
+        for label in by_label
+    }
+    accuracies = [by_label[label].last("test") for label in by_label if label.startswith("L1")]
+    summary = (
+        f"With the same λ = {l1_lambda:g}, the three L1 methods reach test accuracies within "
+        f"{100 * (max(accuracies) - min(accuracies)):.2f} points of each other, but only the "
+        f"methods that stop at zero produce zeros: {percent(zeros['L1 proximal'])} (proximal) and "
+        f"{percent(zeros['L1 cumulative'])} (cumulative) of the first layer's weights are "
+        f"exactly 0, against {percent(zeros['L1 subgradient'])} for the subgradient rule, "
+        "whose small weights step across zero and back instead "
+        f"({by_label['L1 subgradient'].history.last['weights']['layers'][0]['sign_flips']:,} "
+        "of them changed sign over the last epoch). L2 shrinks weights in proportion to their "
+        "size and leaves none at zero."
+    )
+    if quick:
+        summary += " (Quick run on the 8×8 digits: few epochs, smaller effects.)"
+    return summary
 
 
 def _histograms(runs) -> Figure:
@@ -175,21 +182,50 @@ def _histograms(runs) -> Figure:
     return figure
 
 
+RUN_STYLES = (("-", "o"), ("--", "s"), ("-.", "^"), (":", "D"), ((0, (6, 2, 1, 2, 1, 2)), "v"))
+"""A line style and marker per run, solid first: where runs coincide (L2 and subgradient L1
+both at 0%), the later, dashed lines let the earlier show through, and their markers fall on
+different epochs."""
+
+
+def _run_style(index: int, runs: int, epochs: int) -> dict:
+    """Colour, line style and markers of run ``index`` of ``runs``: markers every ``runs``
+    epochs, each run starting at its own epoch, so two coinciding lines show both."""
+    linestyle, marker = RUN_STYLES[index % len(RUN_STYLES)]
+    every = runs if epochs >= 2 * runs else 1
+    return dict(
+        color=f"C{index}",
+        linestyle=linestyle,
+        marker=marker,
+        markevery=(index % every, every),
+        markersize=5,
+    )
+
+
 def _sparsity(runs) -> Figure:
-    figure = Figure(figsize=(11, 4), layout="constrained")
+    """Layer 1: the share of weights exactly 0, and how many changed sign, per epoch."""
+    figure = Figure(figsize=(11, 4.8), layout="constrained")
     zero_axes, flip_axes = figure.subplots(1, 2)
     for index, run_ in enumerate(runs):
         epochs = run_.series("epoch")
         zero = [100 * v for v in run_.series("weights", "layers", 0, "fraction_zero")]
         flips = run_.series("weights", "layers", 0, "sign_flips")
-        zero_axes.plot(epochs, zero, color=f"C{index}", label=run_.label)
-        flip_axes.plot(epochs, [f + 1 for f in flips], color=f"C{index}", label=run_.label)
+        look = _run_style(index, len(runs), len(epochs))
+        never = "" if any(zero) else " (0% exactly 0 throughout)"
+        zero_axes.plot(epochs, zero, label=run_.label + never, gid=f"{run_.label}: zero", **look)
+        flip_axes.plot(epochs, flips, gid=f"{run_.label}: sign flips", **look)
     zero_axes.set(title="layer 1 weights exactly 0", xlabel="epoch", ylabel="weights (%)")
+    # symlog: logarithmic above 1 sign flip, linear from 0 to 1, so an epoch without any
+    # flip is drawn as 0 at the bottom instead of falling off a log axis
+    flip_axes.set_yscale("symlog", linthresh=1, linscale=0.5)
+    flip_axes.set_ylim(bottom=-0.15)  # a line at 0 clears the frame
+    flip_axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
     flip_axes.set(
-        title="layer 1 sign changes per epoch",
+        title="layer 1 weights that changed sign during the epoch",
         xlabel="epoch",
-        ylabel="weights that changed sign + 1",
-        yscale="log",
+        ylabel="sign flips per epoch (log scale above 1, 0 at the bottom)",
     )
-    legend_below(zero_axes, 3)
+    for axes in (zero_axes, flip_axes):
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    figure.legend(loc="outside lower center", ncols=3, frameon=False)
     return figure
