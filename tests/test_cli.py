@@ -268,3 +268,16 @@ def test_errors_about_a_setting_name_its_option(tmp_path):
     result = CliRunner().invoke(main, ["train", "--batch-size", "0", "--out", str(tmp_path / "r")])
     assert result.exit_code == 2
     assert "--batch-size: batch_size must be >= 1" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["train"], ["train", "--resume", "runs/x"], ["sweep"], ["experiment", "overfitting"]],
+    ids=["train", "resume", "sweep", "experiment"],
+)
+def test_an_empty_data_dir_is_refused_by_every_command(command, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, [*command, "--data-dir", " "])
+    assert result.exit_code == 2
+    assert "'--data-dir': is empty: give a folder name" in result.output
+    assert list(tmp_path.iterdir()) == []

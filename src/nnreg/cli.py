@@ -97,13 +97,18 @@ class NumberList(click.ParamType):
 class Folder(click.Path):
     """A folder path that is not empty (an empty ``--out ""`` would mean the current folder)."""
 
-    def __init__(self) -> None:
-        super().__init__(file_okay=False, path_type=Path)
+    def __init__(self, path_type: type = Path, example: str = "runs/l2") -> None:
+        super().__init__(file_okay=False, path_type=path_type)
+        self.example = example
 
     def convert(self, value, param, ctx):
         if isinstance(value, str) and not value.strip():
-            self.fail("is empty: give a folder name, e.g. runs/l2", param, ctx)
+            self.fail(f"is empty: give a folder name, e.g. {self.example}", param, ctx)
         return super().convert(value, param, ctx)
+
+
+DATA_FOLDER = Folder(str, "~/data")
+"""What --data-dir takes: a folder's name, as text (it is recorded in run folders)."""
 
 
 REG_EPILOG = (
@@ -130,7 +135,7 @@ def main() -> None:
 )
 @click.option(
     "--data-dir",
-    type=click.Path(file_okay=False),
+    type=DATA_FOLDER,
     default=None,
     help="Data folder (default: $NNREG_DATA, else a per-user folder); MNIST is read from its "
     "mnist/ subfolder and downloaded there when missing.",
@@ -647,7 +652,7 @@ def predict(run_folder: Path, files: tuple[Path, ...], top: int, as_json: bool) 
 )
 @click.option(
     "--data-dir",
-    type=click.Path(file_okay=False),
+    type=DATA_FOLDER,
     default=None,
     help="Data folder holding mnist/ (default: $NNREG_DATA, else a per-user folder).",
 )
@@ -899,7 +904,7 @@ class NameList(click.ParamType):
     help="Hidden-layer sizes, e.g. 30,100.",
 )
 @click.option("--data", default=None, help="digits (default), mnist, fashion-mnist or a folder.")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Data folder.")
+@click.option("--data-dir", type=DATA_FOLDER, default=None, help="Data folder.")
 @click.option("--epochs", type=int, default=None, help="Epochs per cell (default 30).")
 @click.option("--batch-size", type=int, default=None, help="m (default 10).")
 @click.option("--early-stopping", type=int, default=None, help="Early stopping per cell.")
