@@ -281,3 +281,33 @@ def test_an_empty_data_dir_is_refused_by_every_command(command, tmp_path, monkey
     assert result.exit_code == 2
     assert "'--data-dir': is empty: give a folder name" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--sizes", "64," + "9" * 400 + ",10", "a 400-digit number of units"),
+        ("--hidden", "9" * 400, "hidden must be <= 1000000000, got a 400-digit number"),
+        ("--batch-size", "9" * 40, "batch_size must be <= 1000000000"),
+        ("--epochs", "9" * 40, "epochs must be <= 100000"),
+    ],
+    ids=["sizes", "hidden", "batch-size", "epochs"],
+)
+def test_numbers_of_many_digits_are_refused_in_a_few_words(option, value, message, tmp_path):
+    result = CliRunner().invoke(main, ["train", option, value, "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+    assert len(result.output) < 400 and not (tmp_path / "r").exists()
+
+
+def test_running_out_of_memory_is_a_message_not_a_bug_report(monkeypatch, capsys):
+    import nnreg.cli
+
+    def too_big(*arguments, **keywords):
+        raise MemoryError("Unable to allocate 26.8 GiB for an array")
+
+    monkeypatch.setattr(nnreg.cli, "main", too_big)
+    assert nnreg.cli._run_main() == 2
+    printed = " ".join(capsys.readouterr().err.split())
+    assert "out of memory (Unable to allocate 26.8 GiB" in printed
+    assert "bug" not in printed and "Traceback" not in printed

@@ -483,3 +483,19 @@ def test_the_command_refuses_a_missing_run_folder_or_files(arguments, message, t
     result = CliRunner().invoke(main, ["predict", *arguments])
     assert result.exit_code == 2 and message in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_fifo_or_device_named_like_a_picture_is_refused_without_waiting(
+    kind, digits_run, tmp_path
+):
+    import os
+
+    path = tmp_path / "seven.png"
+    if kind == "fifo":
+        os.mkfifo(path)  # nothing ever writes into it: reading it would wait forever
+    else:
+        path.symlink_to("/dev/zero")
+    trained = load_trained(digits_run)
+    with pytest.raises(InputFileError, match="is not a plain file"):
+        predict_files(trained, [path])

@@ -1191,6 +1191,15 @@ def _run_main() -> int:
             soft_wrap=True,
         )
         return 128 + signum
+    except MemoryError as error:  # a network, batch or data set larger than this machine
+        errors.print(
+            f"[bold red]Error:[/] out of memory ({escape(str(error) or 'MemoryError')}): "
+            "choose fewer units (--sizes, --hidden), a smaller --batch-size or a smaller data "
+            "set. Files already written are intact; a run resumes from its last checkpoint "
+            "with: nnreg train --resume RUN_FOLDER",
+            soft_wrap=True,
+        )
+        return EXIT_USAGE
     except Exception:  # noqa: BLE001 - the last resort: a bug, reported as one
         traceback.print_exc()
         errors.print(

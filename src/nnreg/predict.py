@@ -23,6 +23,8 @@ answers, not calibrated probabilities; tanh or ReLU outputs (quadratic cost) non
 
 from __future__ import annotations
 
+import os
+import stat
 from collections import Counter
 from dataclasses import dataclass
 from math import isqrt
@@ -212,7 +214,14 @@ def _file_kind(path: Path) -> str:
     if path.is_dir():
         raise InputFileError(f"{path} is a folder: give the files in it (e.g. {path}/*.png)")
     try:
-        with open(path, "rb") as handle:
+        # non-blocking, so that a FIFO or a device named like a picture cannot hang us
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with open(descriptor, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise InputFileError(
+                    f"{path} is not a plain file (a FIFO, a socket or a device): give a "
+                    "picture, .npy or IDX file"
+                )
             head = handle.read(8)
     except FileNotFoundError:
         raise InputFileError(f"{path}: no such file: check the name and the folder") from None

@@ -22,6 +22,7 @@ import json
 import math
 import os
 import re
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -298,11 +299,13 @@ def _lock_soon(handle, kind: int, seconds: float = 0.5) -> bool:
 def is_training(folder: Path) -> bool:
     """Whether a process is training in ``folder`` right now (it holds the folder's lock).
     Looks by taking a shared lock for an instant, never creating or writing a file."""
-    try:
-        fd = os.open(Path(folder) / LOCK, os.O_RDONLY)
+    try:  # non-blocking: a FIFO named .lock must not make the caller wait
+        fd = os.open(Path(folder) / LOCK, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     except OSError:
         return False
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False  # not a lock nnreg made
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except OSError:
         return True

@@ -47,7 +47,7 @@ from nnreg.training import (
     TrainingState,
     train,
 )
-from nnreg.validation import check_int, check_parameter_memory, check_sizes
+from nnreg.validation import MAX_UNITS, check_int, check_parameter_memory, check_sizes
 
 DATASETS = {
     "digits": lambda folder, mirrors, progress: load_digits(),
@@ -273,7 +273,13 @@ def _train(
     training = datasets["training"]
     sizes = settings.sizes or [
         training.inputs.shape[1],
-        check_int("hidden", settings.hidden, minimum=1, hint=": units of the hidden layer"),
+        check_int(
+            "hidden",
+            settings.hidden,
+            minimum=1,
+            maximum=MAX_UNITS,
+            hint=": units of the hidden layer",
+        ),
         training.targets.shape[1],
     ]
     rng = np.random.default_rng(settings.seed)
@@ -408,7 +414,13 @@ def check_settings(settings: TrainSettings):
         maximum=MAX_EPOCHS,
         hint=": the number of passes over the data",
     )
-    check_int("batch_size", settings.batch_size, minimum=1, hint=": m is the mini-batch size")
+    check_int(
+        "batch_size",
+        settings.batch_size,
+        minimum=1,
+        maximum=MAX_UNITS,
+        hint=": m is the mini-batch size",
+    )
     check_int("seed", settings.seed, minimum=0, hint=": seeds are whole numbers >= 0")
     _check_network_fits(settings)
     for name in ("early_stopping", "halve_eta_after"):
@@ -427,7 +439,13 @@ def _check_network_fits(settings: TrainSettings) -> None:
         check_parameter_memory(sizes, itemsize, "sizes")
         _check_sizes_fit_data(sizes, settings.data)
     else:
-        hidden = check_int("hidden", settings.hidden, minimum=1, hint=": units of the hidden layer")
+        hidden = check_int(
+            "hidden",
+            settings.hidden,
+            minimum=1,
+            maximum=MAX_UNITS,
+            hint=": units of the hidden layer",
+        )
         check_parameter_memory([1, hidden, 1], itemsize, "hidden", shown=hidden)
 
 

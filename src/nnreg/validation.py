@@ -39,7 +39,21 @@ def check_sizes(sizes: Sequence[int]) -> list[int]:
         )
     if min(values) < 1:
         raise ValueError(f"every layer needs at least one unit, got sizes {values}")
+    if max(values) > MAX_UNITS:
+        raise ValueError(
+            f"sizes asks for a layer of {_big(max(values))} units: at most {MAX_UNITS:,} per layer"
+        )
     return values
+
+
+def _big(number: int) -> str:
+    """A whole number as a person reads it, however long."""
+    return f"{number:,}" if number < 10**15 else f"a {len(str(number))}-digit number of"
+
+
+MAX_UNITS = 10**9
+"""The most units a layer may have (far beyond any memory; a typo of many digits is refused
+before any arithmetic on it)."""
 
 
 PARAMETER_COPIES = 6
@@ -73,7 +87,7 @@ def check_parameter_memory(
 
 
 def _gib(size: int) -> str:
-    return f"{size / 2**30:,.1f} GiB"
+    return f"{size / 2**30:,.1f} GiB" if size < 2**80 else f"{size // 2**30:.3g} GiB"
 
 
 def check_real(
@@ -110,10 +124,16 @@ def check_int(
             raise ValueError(f"{name} must be a whole number, got {value!r}{hint}")
     number = int(value)
     if number < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {number}{hint}")
+        raise ValueError(f"{name} must be >= {minimum}, got {_whole(number)}{hint}")
     if maximum is not None and number > maximum:
-        raise ValueError(f"{name} must be <= {maximum}, got {number}{hint}")
+        raise ValueError(f"{name} must be <= {maximum}, got {_whole(number)}{hint}")
     return number
+
+
+def _whole(number: int) -> str:
+    """A whole number as typed, or its length when it is too long to read."""
+    text = str(number)
+    return text if len(text) <= 30 else f"a {len(text.lstrip('-'))}-digit number"
 
 
 def check_layer_numbers(layers: Any) -> tuple[int, ...]:
