@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -20,9 +21,10 @@ from nnreg.session import TrainSettings, run_training
 SMALL = {"hidden": 10, "epochs": 2}
 
 
-def make_run(folder: Path, **settings) -> Path:
-    """A finished digits run in ``folder`` (small: 10 hidden units, 2 epochs by default)."""
-    run_training(TrainSettings(**{**SMALL, **settings}), out=folder)
+def make_run(folder: Path, snapshots: bool = False, **settings) -> Path:
+    """A finished digits run in ``folder`` (small: 10 hidden units, 2 epochs by default),
+    keeping every epoch's parameters with ``snapshots``."""
+    run_training(TrainSettings(**{**SMALL, **settings}), out=folder, snapshots=snapshots)
     return folder
 
 
@@ -77,6 +79,52 @@ def post_json(url: str, body, timeout: float = 30.0) -> tuple[int, dict]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
+
+
+def get_status(url: str, timeout: float = 30.0) -> tuple[int, object]:
+    """(status, JSON body) of a GET, whatever the status."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def first_event(url: str, timeout: float = 30.0) -> tuple[str, object]:
+    """The first server-sent event of a stream: (event, data parsed)."""
+    event, data = None, []
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        for raw in response:
+            line = raw.decode().rstrip("\r\n")
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:"):
+                data.append(line.split(":", 1)[1].strip())
+            elif not line and event:
+                return event, json.loads("\n".join(data))
+    raise AssertionError(f"{url} ended before its first event")
+
+
+@contextlib.contextmanager
+def served(app, timeout: float = 60.0):
+    """``app`` served by uvicorn in a thread of this process (any free loopback port), so a
+    test can look at the application's state; yields the URL. Stopped on leaving (the
+    application's shutdown stops the runs it started)."""
+    import uvicorn
+
+    from nnreg.board import bind, url_of
+
+    sock = bind("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started or not thread.is_alive(), timeout, what="the server")
+        yield url_of(sock)
+    finally:
+        server.should_exit = True
+        thread.join(timeout)
+        sock.close()
 
 
 def wait_for(condition, timeout: float = 60.0, every: float = 0.1, what: str = "a condition"):

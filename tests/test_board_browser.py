@@ -131,8 +131,12 @@ def test_a_run_started_from_the_page_trains_live_and_stops_with_a_checkpoint(tmp
     assert page.problems == []
 
 
-def test_a_form_mistake_is_shown_with_the_command_lines_message(tmp_path, page):
-    with board(tmp_path) as (url, _):
+def test_a_form_mistake_is_shown_with_the_command_lines_message(
+    tmp_path, tmp_path_factory, page, monkeypatch
+):
+    nowhere = tmp_path_factory.mktemp("no-data")
+    monkeypatch.setenv("NNREG_MNIST_MIRRORS", (nowhere / "no-mirror").as_uri())
+    with board(tmp_path, "--data-dir", str(nowhere)) as (url, _):
         page.goto(url + "#/new")
         page.fill("input[name=eta]", "fast")
         page.click("button[type=submit]")
@@ -141,14 +145,23 @@ def test_a_form_mistake_is_shown_with_the_command_lines_message(tmp_path, page):
         assert "--eta" in error.inner_text() and "fast" in error.inner_text()
         assert page.locator("input[name=eta].invalid").count() == 1  # the field is marked
         assert list(tmp_path.iterdir()) == []
-        # a mistake only the data reveal: the run starts, fails, and its page says why
+        # sizes that do not fit the data set: refused with the command's message too
         page.fill("input[name=eta]", "0.5")
         page.fill("input[name=sizes]", "5,10")
-        page.fill("input[name=name]", "wrong-sizes")
+        page.click("button[type=submit]")
+        page.wait_for_function(
+            "() => document.querySelector('form .error').innerText.includes('--sizes')"
+        )
+        assert "make sizes[0] = 64" in error.inner_text()
+        assert list(tmp_path.iterdir()) == []
+        # a mistake only the data reveal (no MNIST, no mirror): the run fails, its page says why
+        page.fill("input[name=sizes]", "")
+        page.select_option("select[name=data]", "mnist")
+        page.fill("input[name=name]", "no-data")
         page.click("button[type=submit]")
         page.locator(".badge.failed").wait_for()
         shown = page.locator(".error[role=alert]").inner_text()
-        assert shown.startswith("Error:") and "64" in shown
+        assert shown.startswith("Error:") and "could not download" in shown
     # the browser logs the refused form's answer; nothing else
     assert [p for p in page.problems if "400 (Bad Request)" not in p] == []
 

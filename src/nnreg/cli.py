@@ -726,7 +726,14 @@ class RunProgress:
     show_default=True,
     help="Port (0: any free one).",
 )
-def board(runs_dir: Path, host: str, port: int) -> None:
+@click.option(
+    "--data-dir",
+    type=DATA_FOLDER,
+    default=None,
+    help="Data folder of the runs started from the page, as nnreg train --data-dir "
+    "(default: $NNREG_DATA, else a per-user folder).",
+)
+def board(runs_dir: Path, host: str, port: int, data_dir: str | None) -> None:
     """Serve a live view of every run folder under RUNS_DIR (default: runs): the runs with
     their status, one run's curves as it trains (cost split, accuracy, per-layer RMS against
     1/√n_in, zeros, sign flips, gradient share) and its weights at any epoch, several runs
@@ -774,7 +781,7 @@ def board(runs_dir: Path, host: str, port: int) -> None:
         )
 
     try:
-        web.serve(runs_dir, host, port, ready)
+        web.serve(runs_dir, host, port, ready, data_dir=data_dir)
     except web.BoardError as error:
         errors.print(f"[bold red]Error:[/] {escape(str(error))}", soft_wrap=True)
         sys.exit(EXIT_USAGE)

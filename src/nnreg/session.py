@@ -58,9 +58,14 @@ DATASETS = {
 }
 """Named data sets; anything else given as ``data`` is a folder of IDX files."""
 
-DATA_SHAPES = {"digits": (64, 10), "mnist": (784, 10), "fashion-mnist": (784, 10)}
-"""Input features and classes of each named data set: ``sizes`` is checked against them
-before any data is loaded (a test checks them against the loaded data)."""
+DATA_SHAPES = {
+    "digits": (64, 10, 1197),
+    "mnist": (784, 10, 50_000),
+    "fashion-mnist": (784, 10, 50_000),
+}
+"""Input features, classes and training examples of each named data set: ``sizes`` and
+``batch_size`` are checked against them before any data is loaded (a test checks them
+against the loaded data)."""
 
 MAX_EPOCHS = 100_000
 """The most epochs a run may ask for (a typo such as 10³⁰ would hold a machine forever)."""
@@ -423,6 +428,15 @@ def check_settings(settings: TrainSettings):
     )
     check_int("seed", settings.seed, minimum=0, hint=": seeds are whole numbers >= 0")
     _check_network_fits(settings)
+    if settings.data in DATA_SHAPES:  # as training checks it, before the data are loaded
+        examples = DATA_SHAPES[settings.data][2] * (1 + int(settings.expand))
+        check_int(
+            "batch_size",
+            settings.batch_size,
+            minimum=1,
+            maximum=examples,
+            hint=f": m is the mini-batch size, between 1 and the {examples} training examples",
+        )
     for name in ("early_stopping", "halve_eta_after"):
         value = getattr(settings, name)
         if value is not None:
@@ -454,7 +468,7 @@ def _check_sizes_fit_data(sizes: list[int], data: str) -> None:
     not fit (with the message training would give after loading it)."""
     if data not in DATA_SHAPES:
         return
-    inputs, classes = DATA_SHAPES[data]
+    inputs, classes, _ = DATA_SHAPES[data]
     if sizes[0] != inputs:
         raise ValueError(
             f"sizes do not fit {data}: it has {inputs} input features but the input layer has "

@@ -76,16 +76,18 @@ def serve(
     port: int = 8765,
     ready: Callable[[str], None] = print,
     max_running: int | None = None,
+    data_dir: str | Path | None = None,
 ) -> None:
     """Serve the board over ``root`` until Ctrl-C (or SIGTERM); ``ready(url)`` is called
-    once it listens. Runs started from the page are stopped cleanly (with a checkpoint)
-    when the board stops."""
+    once it listens. Runs started from the page read their data from ``data_dir`` (as
+    ``nnreg train --data-dir``; default: ``$NNREG_DATA``, else the per-user folder), and are
+    stopped cleanly (with a checkpoint) when the board stops."""
     import uvicorn
 
     from nnreg.board.app import create_app
 
     sock = bind(host, port)
-    app = create_app(root, max_running)
+    app = create_app(root, max_running, data_dir)
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2, lifespan="on")
 
     class Server(uvicorn.Server):

@@ -26,7 +26,7 @@ import anyio
 from sse_starlette.sse import EventSourceResponse
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -40,10 +40,15 @@ WATCH_SECONDS = 0.25
 """How often the server looks at the run folders for what changed (the page is pushed)."""
 
 
-def create_app(root: Path, max_running: int | None = None) -> Starlette:
-    """The board over the run folders under ``root``."""
+def create_app(
+    root: Path, max_running: int | None = None, data_dir: str | Path | None = None
+) -> Starlette:
+    """The board over the run folders under ``root``; at most ``max_running`` runs started
+    from it train at once, and they read their data from ``data_dir`` (``nnreg train
+    --data-dir``; None: nnreg train's default)."""
     index = RunIndex(Path(root))
-    launcher = Launcher(index, **({} if max_running is None else {"max_running": max_running}))
+    limit = {} if max_running is None else {"max_running": max_running}
+    launcher = Launcher(index, **limit, data_dir=data_dir)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -83,7 +88,7 @@ def create_app(root: Path, max_running: int | None = None) -> Starlette:
         except KeyError:
             kept = ", ".join(map(str, index.epochs_with_weights(name)))
             raise HTTPException(404, f"no weights kept for epoch {epoch}: kept {kept}") from None
-        except (UnknownRun, ValueError) as error:
+        except (ValueError, OSError) as error:  # UnknownRun: see _unknown_run
             raise HTTPException(404, str(error)) from None
 
     def options(request: Request):
@@ -175,7 +180,8 @@ def create_app(root: Path, max_running: int | None = None) -> Starlette:
         Route("/api/run/events", run_events),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _error})
+    handlers = {HTTPException: _error, UnknownRun: _unknown_run}
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
     app.state.index, app.state.launcher = index, launcher
     return app
 
@@ -185,11 +191,17 @@ MAX_BODY = 64 * 1024
 
 
 async def _json_body(request: Request) -> Any:
+    """The request's JSON body (at most ``MAX_BODY`` bytes). A client gone before sending
+    all of it is answered 400 like any bad body (nobody reads the answer): no traceback in
+    the board's log for what a closed browser tab or a dropped connection does."""
     body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise HTTPException(413, f"the request body is larger than {MAX_BODY} bytes")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                raise HTTPException(413, f"the request body is larger than {MAX_BODY} bytes")
+    except ClientDisconnect:
+        raise HTTPException(400, "the client left before sending the whole body") from None
     try:
         return json.loads(body or b"{}")
     except (ValueError, RecursionError):
@@ -233,3 +245,9 @@ async def _pause(stopping: anyio.Event) -> None:
 
 async def _error(request: Request, error: HTTPException):
     return JSONResponse({"error": error.detail}, status_code=error.status_code)
+
+
+async def _unknown_run(request: Request, error: UnknownRun):
+    """A run gone (or swapped for a link) while a request about it was answered."""
+    name = str(error.args[0] if error.args else "")
+    return JSONResponse({"error": f"no run called {name[:200]!r} here"}, status_code=404)

@@ -6,7 +6,8 @@ checkpoint is written), and which no shell leaves ignored in a child started in 
 background; resumed with ``nnreg train --resume``.
 
 The child's output (its errors included) goes to ``board.log`` in its folder, where the
-board reads the error of a run that failed.
+board reads the error of a run that failed. The folder and the log are made through
+:mod:`nnreg.board.safe_files`: never through a link, never into a FIFO.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import click
 
 from nnreg.board.folders import LOG, RunIndex
+from nnreg.board.safe_files import UnsafePath, open_folder
 from nnreg.runs import CONFIG
 
 FORM_OPTIONS = {
@@ -42,6 +44,9 @@ FORM_OPTIONS = {
 DATA_SETS = ("digits", "mnist", "fashion-mnist")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 MAX_RUNNING = 4
+MAX_FIELD = 100
+"""The longest text a form field may hold: a setting takes a few characters, and a number
+hundreds of digits long is refused before it is parsed (or overflows a check)."""
 
 
 class FormError(ValueError):
@@ -72,9 +77,7 @@ def train_arguments(form: Any) -> list[str]:
         value = form.get(key)
         if value is None or (isinstance(value, str) and not value.strip()):
             continue
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise FormError(f"Invalid value for '{option}': give a number or text, not {value!r}")
-        arguments += [option, str(value).strip()]
+        arguments += [option, _field_text(option, value)]
     try:
         context = cli.train.make_context("nnreg train", list(arguments))
     except click.ClickException as error:
@@ -88,15 +91,37 @@ def train_arguments(form: Any) -> list[str]:
         check_settings(cli.train_settings(**parsed))
     except ValueError as error:
         raise FormError(cli.with_option_name(str(error))) from None
+    except ArithmeticError:  # a check computing with an absurd number (none should)
+        raise FormError("Invalid value: a number too large to check: give sensible sizes") from None
     return arguments
+
+
+def _field_text(option: str, value: Any) -> str:
+    """A form value as the text of an option; :class:`FormError` for anything but a number
+    or a text of at most ``MAX_FIELD`` characters."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise FormError(f"Invalid value for '{option}': give a number or text, not {value!r}")
+    text = value.strip() if isinstance(value, str) else str(value)
+    if len(text) > MAX_FIELD:
+        raise FormError(
+            f"Invalid value for '{option}': {len(text)} characters is too long (at most "
+            f"{MAX_FIELD}): give a number of sensible size"
+        )
+    return text
 
 
 class Launcher:
     """The board's child processes, one per run it started or resumed."""
 
-    def __init__(self, index: RunIndex, max_running: int = MAX_RUNNING) -> None:
+    def __init__(
+        self,
+        index: RunIndex,
+        max_running: int = MAX_RUNNING,
+        data_dir: str | Path | None = None,
+    ) -> None:
         self.index = index
         self.max_running = max_running
+        self.data_dir = None if data_dir is None else Path(data_dir).expanduser().resolve()
         self.children: dict[str, subprocess.Popen] = index.launched
         self.stopping: set[str] = index.stopped
         self._lock = threading.Lock()
@@ -108,17 +133,21 @@ class Launcher:
         """Check the form and start ``nnreg train`` into a new folder; the run's name."""
         arguments = train_arguments(form)
         name = self._new_name(form.get("name"), form.get("reg") or "l2")
+        if self.data_dir is not None:
+            arguments += ["--data-dir", str(self.data_dir)]
         with self._lock:
             self._check_room()
             folder = self.index.root / name
-            try:
-                folder.mkdir(parents=True)
+            try:  # in the root itself, never through a link
+                with open_folder(self.index.root) as root:
+                    root.make_folder(name)
             except FileExistsError:
                 raise FormError(
                     f"a folder called {name} exists already: choose another name"
                 ) from None
             except OSError as error:
-                raise FormError(f"cannot create the run folder {name}: {error.strerror}") from None
+                reason = error.strerror or str(error)
+                raise FormError(f"cannot create the run folder {name}: {reason}") from None
             command = ["train", "--quiet", "--snapshots", "--out", str(folder), *arguments]
             self._spawn(name, folder, command)
         return name
@@ -128,7 +157,8 @@ class Launcher:
         with self._lock:
             run = self.index.run(name)
             if run["status"] != "interrupted":
-                raise Refused(f"{name} is {run['status']}: only an interrupted run can resume")
+                why = f" ({run['error']})" if run["status"] == "failed" and run["error"] else ""
+                raise Refused(f"{name} is {run['status']}{why}: only an interrupted run can resume")
             self._check_room()
             folder = self.index.folder(name)
             self._spawn(name, folder, ["train", "--quiet", "--resume", str(folder)])
@@ -167,15 +197,15 @@ class Launcher:
                 child.wait()
 
     def _spawn(self, name: str, folder: Path, command: list[str]) -> None:
-        try:  # never through a link: the log is written in the run's own folder only
-            descriptor = os.open(
-                folder / LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666
-            )
+        try:  # never through a link, never into a FIFO: the run's own folder only
+            with open_folder(self.index.root, name) as run_folder:
+                log = run_folder.append(LOG)
+        except UnsafePath as error:  # a link or a FIFO where the log goes
+            raise Refused(f"cannot write {name}/{LOG}: {error}") from None
         except OSError as error:
             raise Refused(
-                f"cannot write {name}/{LOG} ({error.strerror}): is it a link, or read-only?"
+                f"cannot write {name}/{LOG} ({error.strerror or error}): is it read-only?"
             ) from None
-        log = os.fdopen(descriptor, "ab")
         try:
             self.children[name] = subprocess.Popen(
                 [sys.executable, "-m", "nnreg", *command],
@@ -199,7 +229,7 @@ class Launcher:
         if asked is None or (isinstance(asked, str) and not asked.strip()):
             stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{str(reg).strip().lower()}"
             name, suffix = stem, 1
-            while (self.index.root / name).exists():
+            while os.path.lexists(self.index.root / name):
                 suffix += 1
                 name = f"{stem}-{suffix}"
             return name
