@@ -287,8 +287,8 @@ def test_an_empty_data_dir_is_refused_by_every_command(command, tmp_path, monkey
     "option, value, message",
     [
         ("--sizes", "64," + "9" * 400 + ",10", "a 400-digit number of units"),
-        ("--hidden", "9" * 400, "hidden must be <= 1000000000, got a 400-digit number"),
-        ("--batch-size", "9" * 40, "batch_size must be <= 1000000000"),
+        ("--hidden", "9" * 400, "hidden must be <= 1000000000000, got a 400-digit number"),
+        ("--batch-size", "9" * 40, "batch_size must be <= 1000000000000"),
         ("--epochs", "9" * 40, "epochs must be <= 100000"),
     ],
     ids=["sizes", "hidden", "batch-size", "epochs"],

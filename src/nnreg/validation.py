@@ -51,7 +51,7 @@ def _big(number: int) -> str:
     return f"{number:,}" if number < 10**15 else f"a {len(str(number))}-digit number of"
 
 
-MAX_UNITS = 10**9
+MAX_UNITS = 10**12
 """The most units a layer may have (far beyond any memory; a typo of many digits is refused
 before any arithmetic on it)."""
 
