@@ -990,18 +990,7 @@ def sweep(
         axes.update({k: v for k, v in chosen.items() if v is not None})
         grid = make_grid(**{"reg": ["l2"], "lmbda": [0.0, 0.1, 1.0, 5.0], **axes}, base=base)
         out = Path(out) if out is not None else Path("sweeps") / time.strftime("%Y%m%d-%H%M%S")
-        with (
-            Progress(
-                TextColumn("[bold]cells"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=console,
-                disable=quiet or not console.is_terminal,  # no bar in a log
-            ) as progress,
-            stop_on_signals(stop),
-            warnings_shown(),
-        ):
+        with cells_bar(quiet) as progress, stop_on_signals(stop), warnings_shown():
             task = progress.add_task("cells", total=len(grid.cells()))
             result = run_sweep(
                 grid,
@@ -1032,6 +1021,31 @@ def sweep(
             soft_wrap=True,
         )
         sys.exit(EXIT_SWEEP_CELLS_FAILED)
+
+
+def cells_trained(result) -> str:
+    """How many cells the sweep trained (and continued from checkpoints), and how many were
+    done before."""
+    done, continued = len(result.skipped), len(result.resumed) + len(result.extended)
+    before = (
+        f"{counted(done, 'cell')} {'was' if done == 1 else 'were'} already done"
+        if done
+        else ("none was finished before" if continued else "none was done before")
+    )
+    also = f" ({continued} continued from checkpoints)" if continued else ""
+    return f"trained {counted(len(result.trained), 'cell')}{also}; {before}"
+
+
+def cells_bar(quiet: bool) -> Progress:
+    """The sweep's progress bar over its cells (none with --quiet, nor in a log)."""
+    return Progress(
+        TextColumn("[bold]cells"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=quiet or not console.is_terminal,
+    )
 
 
 def stopped_sweep(out: Path, reason: str | int, at_once: bool = False) -> None:
@@ -1083,17 +1097,7 @@ def print_sweep(result, figures) -> None:
             "reused" if row.get("same_run_as") else _seconds(row.get("epochs_seconds")),
         )
     console.print(table)
-    done, continued = len(result.skipped), len(result.resumed) + len(result.extended)
-    console.print(
-        f"trained {counted(len(result.trained), 'cell')}"
-        + (f" ({continued} continued from checkpoints)" if continued else "")
-        + "; "
-        + (
-            f"{counted(done, 'cell')} {'was' if done == 1 else 'were'} already done"
-            if done
-            else ("none was finished before" if continued else "none was done before")
-        )
-    )
+    console.print(cells_trained(result))
     if result.shared:
         console.print(
             f"{counted(len(result.shared), 'cell')} not trained: with every λ = 0 (or no "

@@ -11,6 +11,7 @@ import dataclasses
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -258,33 +259,13 @@ def _train(
     # Settings that need no data are checked first, so a typo never waits for a download.
     optimizer, regularizer = check_settings(settings)
     datasets, data_sha256, moved = _load_run_data(settings, folder, resume, download_progress)
-    watching = settings.early_stopping or settings.halve_eta_after
-    if watching and "validation" not in datasets:
-        raise ValueError(
-            "early_stopping (--early-stopping) and halve_eta_after (--halve-eta-after) watch "
-            "the validation accuracy, but this data set has no validation split"
-        )
+    watching = _watching(settings, datasets)
     if settings.expand:
-        from nnreg.datasets.expand import expand  # SciPy's ndimage: loaded only when asked
-
-        pixels = datasets["training"].inputs.shape[1]
-        side = int(round(pixels**0.5))
-        datasets["training"] = expand(
-            datasets["training"],
-            settings.expand,
-            np.random.default_rng([settings.seed, 1]),
-            shape=(side, side),
-        )
+        datasets["training"] = _expanded(datasets["training"], settings)
     training = datasets["training"]
     sizes = settings.sizes or [
         training.inputs.shape[1],
-        check_int(
-            "hidden",
-            settings.hidden,
-            minimum=1,
-            maximum=MAX_UNITS,
-            hint=": units of the hidden layer",
-        ),
+        _hidden_units(settings),
         training.targets.shape[1],
     ]
     rng = np.random.default_rng(settings.seed)
@@ -301,30 +282,12 @@ def _train(
         if watching
         else None
     )
-    records, warning = None, None
-    if resume:  # the seed has just rebuilt the initial parameters: mend a damaged copy
-        repair_initial_parameters(folder, network)
-    if resume and not has_checkpoint(folder):
-        # stopped before its first checkpoint: the seed gives the same start again
-        records, extra = [], {}
-        warning = (
-            "no checkpoint had been written yet (the run stopped during its first epoch): "
-            "it was trained again from its initial parameters, which gives the same result"
-        )
-    elif resume:
-        records, extra, warning = load_checkpoint(folder, network, state, len(training))
-        optimizer.learning_rate = extra.get("learning_rate", optimizer.learning_rate)
-        if watcher is not None:
-            watcher.restore(records, extra, network)
-    n = settings.training_set_size or len(training)
-    config = {
-        "settings": {**dataclasses.asdict(settings), "sizes": list(sizes)},
-        "training_set_size": n,
-        "regularizer": regularizer.config(),
-        "optimizer": optimizer.config(),
-        "examples": {name: len(data) for name, data in datasets.items()},
-        DATA_SHA256: data_sha256,
-    }
+    records, warning = (
+        _restore(folder, network, state, optimizer, watcher, len(training))
+        if resume
+        else (None, None)
+    )
+    config = _run_config(settings, sizes, regularizer, optimizer, datasets, data_sha256)
     history = History(list(records or []))
     remaining = settings.epochs - state.epoch
     stopped = records[-1].get("stopped") if records else None
@@ -334,10 +297,7 @@ def _train(
             config,
             network,
             state,
-            extra_state=lambda: {
-                "learning_rate": optimizer.learning_rate,
-                **(watcher.state() if watcher else {}),
-            },
+            extra_state=partial(_extra_state, optimizer, watcher),
             resumed_records=records,
             snapshots=snapshots,
             moved_data=moved,
@@ -367,6 +327,60 @@ def _train(
     summary["time"]["run"] = time.perf_counter() - started
     write_json(folder / SUMMARY, summary)
     return RunResult(folder, history, summary)
+
+
+def _watching(settings: TrainSettings, datasets: dict[str, Dataset]) -> bool:
+    """Whether the run watches the validation accuracy (early stopping, η halving)."""
+    watching = bool(settings.early_stopping or settings.halve_eta_after)
+    if watching and "validation" not in datasets:
+        raise ValueError(
+            "early_stopping (--early-stopping) and halve_eta_after (--halve-eta-after) watch "
+            "the validation accuracy, but this data set has no validation split"
+        )
+    return watching
+
+
+def _run_config(settings, sizes, regularizer, optimizer, datasets, data_sha256) -> dict:
+    """What the run folder's config.json records: everything needed to repeat the run."""
+    return {
+        "settings": {**dataclasses.asdict(settings), "sizes": list(sizes)},
+        "training_set_size": settings.training_set_size or len(datasets["training"]),
+        "regularizer": regularizer.config(),
+        "optimizer": optimizer.config(),
+        "examples": {name: len(data) for name, data in datasets.items()},
+        DATA_SHA256: data_sha256,
+    }
+
+
+def _extra_state(optimizer, watcher: PlateauWatcher | None) -> dict[str, Any]:
+    """What a checkpoint keeps besides the training state: η, and the watcher's best."""
+    return {"learning_rate": optimizer.learning_rate, **(watcher.state() if watcher else {})}
+
+
+def _expanded(training: Dataset, settings: TrainSettings) -> Dataset:
+    """The training set with ``settings.expand`` shifted copies of every image (the book's
+    expanded MNIST), drawn from the run's seed."""
+    from nnreg.datasets.expand import expand  # SciPy's ndimage: loaded only when asked
+
+    side = int(round(training.inputs.shape[1] ** 0.5))
+    rng = np.random.default_rng([settings.seed, 1])
+    return expand(training, settings.expand, rng, shape=(side, side))
+
+
+def _restore(folder: Path, network, state, optimizer, watcher, examples: int):
+    """Put a resumed run's last checkpoint into ``network``, ``state``, ``optimizer`` (its η)
+    and ``watcher``; returns the epochs' records so far and a warning for the summary."""
+    repair_initial_parameters(folder, network)  # the seed has just rebuilt them: mend a copy
+    if not has_checkpoint(folder):  # stopped before its first checkpoint: the seed gives
+        return [], (  # the same start again
+            "no checkpoint had been written yet (the run stopped during its first epoch): "
+            "it was trained again from its initial parameters, which gives the same result"
+        )
+    records, extra, warning = load_checkpoint(folder, network, state, examples)
+    optimizer.learning_rate = extra.get("learning_rate", optimizer.learning_rate)
+    if watcher is not None:
+        watcher.restore(records, extra, network)
+    return records, warning
 
 
 DATA_SHA256 = "data_sha256"
@@ -453,14 +467,14 @@ def _check_network_fits(settings: TrainSettings) -> None:
         check_parameter_memory(sizes, itemsize, "sizes")
         _check_sizes_fit_data(sizes, settings.data)
     else:
-        hidden = check_int(
-            "hidden",
-            settings.hidden,
-            minimum=1,
-            maximum=MAX_UNITS,
-            hint=": units of the hidden layer",
-        )
+        hidden = _hidden_units(settings)
         check_parameter_memory([1, hidden, 1], itemsize, "hidden", shown=hidden)
+
+
+def _hidden_units(settings: TrainSettings) -> int:
+    return check_int(
+        "hidden", settings.hidden, minimum=1, maximum=MAX_UNITS, hint=": units of the hidden layer"
+    )
 
 
 def _check_sizes_fit_data(sizes: list[int], data: str) -> None:

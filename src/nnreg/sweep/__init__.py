@@ -145,14 +145,7 @@ def run_sweep(
     finally:
         if lock is not None:
             lock.release()
-    failed = {n: p.reason for n, p in plans.items() if p.action == "failed"}
-    failed.update({o["name"]: o["message"] for o in outcomes.values() if o["status"] == "failed"})
-    rows = []
-    for cell in cells:
-        trained = shared.get(cell.name, cell.name)
-        row = cell_row(cell, out / CELLS / trained, failed.get(trained))
-        row["same_run_as"] = shared.get(cell.name, "")
-        rows.append(row)
+    rows = _rows(out, cells, plans, outcomes, shared)
     for name, outcome in outcomes.items():  # given here, in the caller's process
         for category, message in outcome.get("warnings", ()):
             warnings.warn(f"cell {name}: {message}", category, stacklevel=2)
@@ -171,6 +164,20 @@ def run_sweep(
         interrupted,
         shared,
     )
+
+
+def _rows(out: Path, cells, plans, outcomes, shared: dict[str, str]) -> list[dict[str, Any]]:
+    """Every cell's results row; a cell not trained because it is another's run reports
+    that run's results (``same_run_as``)."""
+    failed = {n: p.reason for n, p in plans.items() if p.action == "failed"}
+    failed.update({o["name"]: o["message"] for o in outcomes.values() if o["status"] == "failed"})
+    rows = []
+    for cell in cells:
+        trained = shared.get(cell.name, cell.name)
+        row = cell_row(cell, out / CELLS / trained, failed.get(trained))
+        row["same_run_as"] = shared.get(cell.name, "")
+        rows.append(row)
+    return rows
 
 
 def _same_runs(cells, base: dict[str, Any], plans: dict[str, Plan]) -> dict[str, str]:
