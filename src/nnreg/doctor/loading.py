@@ -425,7 +425,7 @@ def adapter_text(factory: Callable, name: str, path: Path) -> str:
 
 def find_parameters(instance: Any, name: str) -> list[Parameter]:
     """Weights and biases (see :mod:`~nnreg.doctor.parameters`), or a DoctorError."""
-    found = _find_parameters(instance)
+    found = _find_parameters(instance, PROBE_SIZES) or _find_parameters(instance)
     if not found:
         raise DoctorError(f"{name} has no parameters the doctor recognizes. {PROTOCOL}")
     return found
