@@ -234,19 +234,19 @@ BROKEN = {
         "importing .* failed: ZeroDivisionError: division by zero \\(line 3\\)",
     ),
     "exits_on_import.py": ("import sys\nsys.exit('no')\n", "importing .* failed: SystemExit"),
-    "no_class.py": ("def helper():\n    return 1\n", "found no class with an update method"),
+    "no_class.py": ("def helper():\n    return 1\n", "found no network and no update"),
     "short_signature.py": (
         "import numpy as np\n\n\nclass Network:\n    def __init__(self, sizes):\n"
         "        self.weights = [np.ones((2, 2))]\n        self.biases = [np.ones((2, 1))]\n\n"
         "    def backprop(self, x, y):\n        return [], []\n\n"
         "    def update_mini_batch(self, mini_batch, eta):\n        pass\n",
-        "takes 2 arguments; the doctor needs \\(mini_batch, eta, lmbda, n\\)",
+        "update_mini_batch\\(mini_batch, eta\\) takes no λ",
     ),
     "no_parameters.py": (
         "class Network:\n    def __init__(self, sizes):\n        self.layers = sizes\n\n"
         "    def backprop(self, x, y):\n        return None\n\n"
         "    def update_mini_batch(self, mini_batch, eta, lmbda, n):\n        pass\n",
-        "no parameters the doctor recognizes",
+        "changed no chain of weight matrices",
     ),
     "constructor_needs_more.py": (
         "class Network:\n    def __init__(self, sizes, seed, activation, cost):\n        pass\n\n"
@@ -260,7 +260,7 @@ BROKEN = {
         "    def backprop(self, x, y):\n        return self.biases, self.weights\n\n"
         "    def update_mini_batch(self, mini_batch, eta, lmbda, n):\n"
         "        raise RuntimeError('not written yet')\n",
-        "update raised RuntimeError: not written yet",
+        "update_mini_batch: RuntimeError: not written yet",
     ),
 }
 
@@ -283,8 +283,10 @@ def test_missing_file_unknown_class_and_unknown_gradient_method_exit_2(tmp_path)
     result = run_doctor(f"{GALLERY / 'loop_l2_correct.py'}:Nope")
     assert result.exit_code == 2 and "no class or function named 'Nope'" in result.output
     result = run_doctor(GALLERY / "loop_l2_correct.py", "--gradients", "grads")
-    assert result.exit_code == 2 and "no method 'grads'" in result.output
-    # an update that calls no method returning one array per parameter: name it
+    assert result.exit_code == 2 and "no method or function 'grads'" in result.output
+
+
+def test_an_update_computing_its_gradients_inline_is_measured_through_the_update(tmp_path):
     no_gradients = tmp_path / "no_gradients.py"
     no_gradients.write_text(
         "import numpy as np\n\n\nclass Network:\n    def __init__(self, sizes):\n"
@@ -293,8 +295,13 @@ def test_missing_file_unknown_class_and_unknown_gradient_method_exit_2(tmp_path)
         "    def update_mini_batch(self, mini_batch, eta, lmbda, n):\n"
         "        self.weights = [(1 - eta * lmbda / n) * w for w in self.weights]\n"
     )
-    result = run_doctor(no_gradients)
-    assert result.exit_code == 2 and "--gradients NAME" in result.output, result.output
+    result = run_doctor(no_gradients, "--json")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.output)
+    # its decay is right; it has no data step at all
+    assert report["rule_found"].startswith("w ← (1 − ηλ/n)·w − 0·(η/m)·Σ∇C_x")
+    assert [f["code"] for f in report["findings"] if f["kind"] == "mistake"] == ["data-step-scale"]
+    assert any("computes its gradients inline" in note for note in report["notes"])
 
 
 def test_the_doctor_never_writes_next_to_the_gallery():

@@ -20,14 +20,16 @@ from pathlib import Path
 
 from nnreg.doctor.capture import capture_update
 from nnreg.doctor.catalogue import Diagnosis, Finding, diagnose_measurements, render
+from nnreg.doctor.find import learner_for, load_learner
+from nnreg.doctor.importing import notebook_label
 from nnreg.doctor.isolation import diagnose_in_child
-from nnreg.doctor.loading import DoctorError, Learner, learner_for, load_learner, notebook_label
-from nnreg.doctor.probes import (
+from nnreg.doctor.measure import (
     discover_gradient_protocol,
     probe_cost,
     probe_data_step,
     probe_regularization,
 )
+from nnreg.doctor.replay import DoctorError, Learner
 
 REGULARIZERS = ("l2", "l1", "elastic-net", "none")
 DEFAULT_TIMEOUT = 60.0
@@ -91,7 +93,14 @@ def diagnose_running(
     if defined_in is not None and defined_in != path.resolve():  # `from network import Net`
         label = partial("{}, line {}".format, defined_in.name)
     learner = learner_for(
-        call.instance, name, path, notes, label, gradients, call.method, call.arguments
+        call.instance,
+        name,
+        path,
+        notes,
+        label,
+        gradients,
+        update_name=call.method,
+        recorded=call.arguments,
     )
     return _diagnose_learner(learner, regularizer)
 
@@ -105,6 +114,13 @@ def _source_file(cls: type) -> Path | None:
 
 def _diagnose_learner(learner: Learner, regularizer: str | None) -> Diagnosis:
     protocol = discover_gradient_protocol(learner)
+    if protocol is None:
+        learner.notes.append(
+            f"{learner.unit.name} computes its gradients inline (no method or function of "
+            "yours returns them): the penalty was measured through the update (λ against "
+            "λ = 0), and the data step's scale in m by giving each example twice; whether "
+            "the gradient itself is right was not measured"
+        )
     probe = probe_regularization(learner, protocol)
     data = probe_data_step(learner, protocol)
     cost = probe_cost(learner)

@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from nnreg.doctor.loading import DoctorError, describe
+from nnreg.doctor.importing import describe
 from nnreg.doctor.notebooks import NotebookError, read_notebook
 from nnreg.doctor.parameters import find_parameters
+from nnreg.doctor.replay import DoctorError
 
 
 @dataclass

@@ -12,15 +12,15 @@ import textwrap
 import tokenize
 from dataclasses import dataclass, field, replace
 
-from nnreg.doctor.loading import ARGUMENT_NAMES, Learner
-from nnreg.doctor.probes import (
-    BASE,
+from nnreg.doctor.measure import (
     COST_EXAMPLES,
     CostProbe,
     DataProbe,
     RegularizationProbe,
     Scaling,
 )
+from nnreg.doctor.replay import Learner
+from nnreg.doctor.roles import ROLE_NAMES
 
 BOOK = {"eta": 0.5, "lmbda": 5.0, "n": 50_000, "m": 10}
 """The book's setting, used to put numbers on each consequence."""
@@ -79,7 +79,7 @@ class Diagnosis:
 def coefficient_text(s: Scaling) -> str:
     """``ηλ/n``, ``2·ηλ/n``, ``λ/m``, … from a measured scaling."""
     if not s.integer():
-        return f"{s.base:.4g} (at η = 0.5, λ = 5, n = 1000, m = 10; no simple power law)"
+        return f"{s.base:.4g} (at the doctor's setting; no simple power law in η, λ, n, m)"
     numerator = "".join(
         symbol + ("" if e == 1 else f"^{e}")
         for symbol, e in (
@@ -149,8 +149,8 @@ def _data_text(data: DataProbe | None, kind: str | None = None) -> str:
     ratio = data.by_kind[kind][0] if _kinds_differ(data) and kind in data.by_kind else data.ratio
     for value, text in (
         (1, "(η/m)·Σ∇C_x"),
-        (BASE["m"], "η·Σ∇C_x"),
-        (1 / BASE["m"], "(η/m²)·Σ∇C_x"),
+        (data.setting["m"], "η·Σ∇C_x"),
+        (1 / data.setting["m"], "(η/m²)·Σ∇C_x"),
     ):
         if math.isclose(ratio, value, rel_tol=1e-3):
             return text
@@ -172,12 +172,12 @@ def diagnose_measurements(
     intended: str | None = None,
 ) -> Diagnosis:
     regularizer = intended or _intended(probe, cost)
-    update_lines = _lines(learner.update, [learner.update_arguments["lmbda"]])
+    lmbda_names = [learner.update_argument("lmbda") or "", *ROLE_NAMES["lmbda"]]
+    update_lines = _lines(learner.update, lmbda_names)
     findings: list[Finding] = []
     if probe.through_gradients:
-        gradients = getattr(learner.instance, learner.gradient_name)
-        names = [learner.update_arguments["lmbda"], *ARGUMENT_NAMES["lmbda"]]
-        update_lines = sorted(set(update_lines + _lines(gradients, names)))
+        gradients = learner.hook.real() if learner.hook else None
+        update_lines = sorted(set(update_lines + _lines(gradients, lmbda_names)))
         findings.append(
             Finding(
                 "penalty-in-gradients",
@@ -194,7 +194,8 @@ def diagnose_measurements(
     findings += by_layer or _weight_findings(probe, regularizer, update_lines, loops)
     findings += _bias_findings(probe, update_lines)
     if data is not None:
-        findings += _data_findings(data, _lines(learner.update, [learner.update_arguments["eta"]]))
+        eta_names = [learner.update_argument("eta") or "", *ROLE_NAMES["eta"]]
+        findings += _data_findings(data, _lines(learner.update, eta_names))
     if cost is not None:
         mismatch = _mismatch(probe, cost, learner)
         if mismatch is not None:
@@ -265,7 +266,7 @@ def _cost_lambda_names(learner: Learner) -> list[str]:
         parameters = inspect.signature(learner.cost).parameters
     except (TypeError, ValueError):
         return []
-    return [p for p in parameters if p in ARGUMENT_NAMES["lmbda"]]
+    return [p for p in parameters if p in ROLE_NAMES["lmbda"]]
 
 
 def _intended(probe: RegularizationProbe, cost: CostProbe | None) -> str:
@@ -565,7 +566,8 @@ def _layer_findings(probe: RegularizationProbe, lines) -> list[Finding]:
     measured layer by layer, as a multiple of the correct step ηλ/n."""
     if len(probe.layers) < 2 or any(fit.residual > 1e-3 for fit in probe.layers):
         return []  # a step of no known form: compared as a whole (unrecognized-step)
-    step = BASE["eta"] * BASE["lmbda"] / BASE["n"]
+    setting = probe.setting
+    step = setting["eta"] * setting["lmbda"] / setting["n"]
     steps = [(fit.a / step, fit.b / step) for fit in probe.layers]
     if all(
         math.isclose(x, y, rel_tol=0.05, abs_tol=0.01)
@@ -650,7 +652,7 @@ def _data_findings(data: DataProbe, lines) -> list[Finding]:
 
 
 def _data_step_findings(data: DataProbe, lines) -> list[Finding]:
-    m = BASE["m"]
+    m = data.setting["m"]
     if data.spread:
         return [
             Finding(

@@ -28,7 +28,7 @@ import numpy.linalg
 import numpy.random
 
 from nnreg.doctor import DoctorError, diagnose_in_this_process, diagnose_running
-from nnreg.doctor.loading import location, notebook_label
+from nnreg.doctor.importing import location, notebook_label
 
 _exit = os._exit
 _write = os.write

@@ -33,7 +33,7 @@ import typing
 from typing import Any
 
 from nnreg.doctor.catalogue import Diagnosis
-from nnreg.doctor.loading import DoctorError
+from nnreg.doctor.replay import DoctorError
 
 CHILD = """
 from nnreg.doctor.child import main

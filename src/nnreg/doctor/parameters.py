@@ -42,10 +42,14 @@ class Parameter:
     rows_are_outputs: bool = True
 
     def get(self, root: Any) -> np.ndarray:
+        return np.asarray(self.raw(root))
+
+    def raw(self, root: Any) -> Any:
+        """The value at the path as the learner's code holds it (not turned into an array)."""
         value = root
         for step in self.path:
             value = _step(value, step)
-        return np.asarray(value)
+        return value
 
     def set(self, root: Any, array: np.ndarray) -> None:
         _replace(root, self.path, array)
@@ -217,12 +221,18 @@ def find_parameters(root: Any, sizes: Sequence[int] | None = None) -> list[Param
     return parameters_among(candidates(root), sizes)
 
 
-def parameters_among(found: list[Candidate], sizes: Sequence[int] | None = None) -> list[Parameter]:
-    """:func:`find_parameters` among given candidates (e.g. those an update changed)."""
+def parameters_among(
+    found: list[Candidate],
+    sizes: Sequence[int] | None = None,
+    also: list[Candidate] | None = None,
+) -> list[Parameter]:
+    """:func:`find_parameters` among given candidates (e.g. those an update changed); the
+    biases may also be among ``also`` (a bias the update leaves alone is still a bias)."""
     usable = [c for c in found if _role_of_name(c) != "other"] or found
     for pool in (usable, found):
         matrices = [c for c in pool if c.array.ndim == 2 and _role_of_name(c) != "bias"]
-        chain = _best_chain(matrices, sizes, pool)
+        extra = [c for c in also or [] if _role_of_name(c) != "other" and c not in pool]
+        chain = _best_chain(matrices, sizes, pool + extra)
         if chain is not None:
             weights, rows_are_outputs, biases = chain
             return _labelled(weights, biases, rows_are_outputs)
