@@ -112,6 +112,9 @@ def _nice(value: float) -> str:
 
 
 def book_value(s: Scaling) -> float:
+    """The coefficient in the book's setting (as measured, when it follows no power law)."""
+    if not s.integer():
+        return s.base
     exponents = {k: round(v) for k, v in s.exponents.items()}
     return s.factor * math.prod(BOOK[k] ** e for k, e in exponents.items())
 

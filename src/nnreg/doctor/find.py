@@ -20,6 +20,7 @@ updates it, and the gradient computation inside that call.
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -30,7 +31,14 @@ import numpy as np
 
 from nnreg.doctor.importing import import_file
 from nnreg.doctor.layouts import layouts_to_try
-from nnreg.doctor.parameters import Candidate, Parameter, candidates, leaves, parameters_among
+from nnreg.doctor.parameters import (
+    Candidate,
+    Parameter,
+    candidates,
+    layer_io,
+    leaves,
+    parameters_among,
+)
 from nnreg.doctor.replay import PROBE_SIZES, DoctorError, Hook, Learner, Unit, quietly
 from nnreg.doctor.roles import SIZE_NAMES, bind, required, role_of, signature_parameters
 
@@ -145,15 +153,24 @@ def build(factory: Callable, name: str, path: Path) -> tuple[Any, list[str]]:
 
 
 def _constructions(factory: Callable):
-    """(arguments, keywords, note) to try, most likely first."""
-    yield (list(PROBE_SIZES),), {}, ""
-    yield tuple(PROBE_SIZES), {}, ""
+    """(arguments, keywords, note) to try, most likely first: by the names of its arguments
+    when they say what they are (``n_hidden``, ``layer_sizes``…), then the sizes as a list
+    and as three numbers."""
     keywords, named = _keywords_by_name(factory)
+    by_name = []
     if keywords is not None:
         note = f"{getattr(factory, '__name__', 'the network')} was built as " + ", ".join(
             f"{k}={v}" for k, v in named.items()
         )
-        yield (), keywords, note if named else ""
+        by_name = [((), keywords, note if named else "")]
+    first = (signature_parameters(factory) or [None])[0]
+    sizes_first = first is None or first.name in SIZE_NAMES["sizes"] or not named
+    if not sizes_first:
+        yield from by_name
+    yield (list(PROBE_SIZES),), {}, ""
+    yield tuple(PROBE_SIZES), {}, ""
+    if sizes_first:
+        yield from by_name
 
 
 def _keywords_by_name(factory: Callable) -> tuple[dict | None, dict]:
@@ -470,8 +487,7 @@ def _sizes(parameters: list[Parameter], root: Any) -> list[int]:
     weights = [p for p in parameters if p.kind == "weight"]
     sizes = []
     for parameter in weights:
-        rows, columns = parameter.get(root).shape
-        n_in, n_out = (columns, rows) if parameter.rows_are_outputs else (rows, columns)
+        n_in, n_out = layer_io(parameter.get(root), parameter.rows_are_outputs)
         sizes = sizes or [n_in]
         sizes.append(n_out)
     return sizes
@@ -574,11 +590,20 @@ def _find_hook(learner: Learner, module: Any, chosen: str | None) -> Hook | None
     finally:
         for context in reversed(replaced):
             context.__exit__(None, None, None)
+    calls = [call for call in calls if not MAKES_NETWORK.search(call[2].name)]
     if not calls:
         return None
     outermost = min(d for d, _, _ in calls)
     found = [hook for d, _, hook in calls if d == outermost]
-    return next((h for n in GRADIENT_NAMES for h in found if h.name == n), found[0])
+    named = [h for n in GRADIENT_NAMES for h in found if h.name == n]
+    looks = [h for h in found if LOOKS_LIKE_GRADIENTS.search(h.name)]
+    return (named or looks or found[-1:])[0]
+
+
+MAKES_NETWORK = re.compile(r"init|creat|build|make|setup|new|random|load|copy|clone", re.I)
+"""Names of functions that return arrays of the parameters' sizes without being gradients
+(an ``initialize_parameters`` returns the parameters themselves)."""
+LOOKS_LIKE_GRADIENTS = re.compile(r"grad|back|deriv|delta|nabla|jacob", re.I)
 
 
 def _hook_places(learner: Learner, module: Any) -> list[Any]:

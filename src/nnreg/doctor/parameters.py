@@ -40,6 +40,9 @@ class Parameter:
     path: tuple
     layer: int = 0
     rows_are_outputs: bool = True
+    order: int = 0
+    """Where the learner's code keeps it among the network's arrays (its attributes'
+    order): gradients returned in the learner's own order are matched in this order."""
 
     def get(self, root: Any) -> np.ndarray:
         return np.asarray(self.raw(root))
@@ -230,12 +233,16 @@ def parameters_among(
     biases may also be among ``also`` (a bias the update leaves alone is still a bias)."""
     usable = [c for c in found if _role_of_name(c) != "other"] or found
     for pool in (usable, found):
-        matrices = [c for c in pool if c.array.ndim == 2 and _role_of_name(c) != "bias"]
+        matrices = [
+            c
+            for c in pool
+            if (c.array.ndim == 2 or _role_of_name(c) == "weight") and _role_of_name(c) != "bias"
+        ]
         extra = [c for c in also or [] if _role_of_name(c) != "other" and c not in pool]
         chain = _best_chain(matrices, sizes, pool + extra)
         if chain is not None:
             weights, rows_are_outputs, biases = chain
-            return _labelled(weights, biases, rows_are_outputs)
+            return _labelled(weights, biases, rows_are_outputs, found + (also or []))
     return []
 
 
@@ -252,7 +259,15 @@ def _best_chain(matrices: list[Candidate], sizes, pool: list[Candidate]):
 
 
 def _io(candidate: Candidate, rows_are_outputs: bool) -> tuple[int, int]:
-    rows, columns = candidate.shape
+    return layer_io(candidate.array, rows_are_outputs)
+
+
+def layer_io(weights: np.ndarray, rows_are_outputs: bool) -> tuple[int, int]:
+    """(inputs, outputs) of a weight matrix stored one way or the other; a weight *vector*
+    is a layer of one output unit (``w2`` of shape (n_hidden,) in a binary classifier)."""
+    if weights.ndim == 1:
+        return weights.size, 1
+    rows, columns = weights.shape
     return (columns, rows) if rows_are_outputs else (rows, columns)
 
 
@@ -332,13 +347,16 @@ def _depth(weights: list[Candidate]) -> int:
     return sum(len(w.path) for w in weights)
 
 
-def _labelled(weights: list[Candidate], biases: list, rows_are_outputs: bool) -> list[Parameter]:
+def _labelled(
+    weights: list[Candidate], biases: list, rows_are_outputs: bool, order: list[Candidate]
+) -> list[Parameter]:
+    position = {id(c.array): i for i, c in enumerate(order)}
     parameters = [
-        Parameter(w.label, "weight", w.path, layer, rows_are_outputs)
+        Parameter(w.label, "weight", w.path, layer, rows_are_outputs, position.get(id(w.array), 0))
         for layer, w in enumerate(weights)
     ]
     parameters += [
-        Parameter(b.label, "bias", b.path, layer, rows_are_outputs)
+        Parameter(b.label, "bias", b.path, layer, rows_are_outputs, position.get(id(b.array), 0))
         for layer, b in enumerate(biases)
         if b is not None
     ]

@@ -224,7 +224,8 @@ def _with_parameters_put_in(learner: Learner, call: Callable[[], Any]) -> Any:
     by this call (not those present before it), the pending controlled values are copied
     into them, before any mini-batch uses them."""
     code = getattr(learner.unit.function, "__code__", None)
-    before = {id(p.get(learner.root)) for p in _resolvable(learner, learner.root)}
+    held = [p.raw(learner.root) for p in _resolvable(learner, learner.root)]
+    before = {id(array) for array in held}  # held: no new array can take a freed one's id
     done = [learner.pending is None]
 
     def local(frame, event, argument):
@@ -249,6 +250,7 @@ def _with_parameters_put_in(learner: Learner, call: Callable[[], Any]) -> Any:
         return call()
     finally:
         sys.settrace(previous)
+        held.clear()
 
 
 def _resolvable(learner: Learner, root: Any) -> list[Parameter]:
