@@ -14,8 +14,8 @@ never writes next to the learner's files.
 from __future__ import annotations
 
 import inspect
+import types
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
 
 from nnreg.doctor.capture import capture_update
@@ -84,16 +84,20 @@ def diagnose_running(
     path = Path(path)
     label = notebook_label(path, everything=True)
     call = capture_update(path, arguments, label)
-    name = type(call.instance).__name__
+    if call.network is None:  # a training function keeping its parameters in a dict
+        network = types.ModuleType(call.function.__module__ or path.stem)
+        network.__dict__.update(call.function.__globals__)
+        name = call.method
+    else:
+        network = call.network
+        name = type(network).__name__ if not isinstance(network, dict) else call.method
+    shown = f"{name}.{call.method}" if name != call.method else call.method
     notes = [
         f"ran {path.name}{' ' + ' '.join(arguments) if arguments else ''} until its first "
-        f"update, {name}.{call.method}, and replayed that call on a copy of the network"
+        f"update, {shown}, and replayed that call on a copy of the network"
     ]
-    defined_in = _source_file(type(call.instance))
-    if defined_in is not None and defined_in != path.resolve():  # `from network import Net`
-        label = partial("{}, line {}".format, defined_in.name)
     learner = learner_for(
-        call.instance,
+        network,
         name,
         path,
         notes,
@@ -101,13 +105,14 @@ def diagnose_running(
         gradients,
         update_name=call.method,
         recorded=call.arguments,
+        unit=(call.function, call.kind, call.takes_network),
     )
     return _diagnose_learner(learner, regularizer)
 
 
-def _source_file(cls: type) -> Path | None:
+def _source_file(function) -> Path | None:
     try:
-        return Path(inspect.getfile(cls)).resolve()
+        return Path(inspect.getfile(getattr(function, "__func__", function))).resolve()
     except (TypeError, OSError):
         return None
 
@@ -128,6 +133,17 @@ def _diagnose_learner(learner: Learner, regularizer: str | None) -> Diagnosis:
     return _in_their_terms(diagnosis, learner)
 
 
+def _place(learner: Learner, line: int) -> str | int:
+    """Where a line is, as the learner finds it: ``line 7`` of the file given (``cell 3,
+    line 7`` in a notebook), or ``training.py, line 7`` in another file of theirs."""
+    file = getattr(line, "file", "")
+    try:
+        elsewhere = file and Path(file).resolve() != Path(learner.source).resolve()
+    except (OSError, ValueError):
+        elsewhere = False
+    return f"{Path(file).name}, line {int(line)}" if elsewhere else learner.line_label(int(line))
+
+
 def _check(regularizer: str | None) -> None:
     if regularizer is not None and regularizer not in REGULARIZERS:
         raise DoctorError(f"unknown regularizer {regularizer!r}: choose {', '.join(REGULARIZERS)}")
@@ -137,7 +153,7 @@ def _in_their_terms(diagnosis: Diagnosis, learner: Learner) -> Diagnosis:
     """Line numbers as the learner finds them (``cell 3, line 7`` in a notebook), and the
     loader's notes attached as ``diagnosis.notes``."""
     diagnosis.findings = [
-        replace(f, lines=[(learner.line_label(n), text) for n, text in f.lines])
+        replace(f, lines=[(_place(learner, n), text) for n, text in f.lines])
         for f in diagnosis.findings
     ]
     diagnosis.notes = list(learner.notes)

@@ -9,7 +9,6 @@ a script that would train for 30 epochs is stopped at its first update.
 
 from __future__ import annotations
 
-import copy
 import runpy
 import sys
 from collections.abc import Callable
@@ -27,12 +26,25 @@ from nnreg.doctor.replay import DoctorError
 
 @dataclass
 class RecordedCall:
-    """The first update the script made: the network before it, the method, its arguments."""
+    """The first update the script made: the call to replay, with the network as it was
+    just before it."""
 
-    instance: Any
+    network: Any
+    """What holds the parameters — the network object, or the module for code that keeps
+    them in a dict of a training function — restored to their values before the update."""
+    function: Callable
+    """The function to replay: a method, a free function (taking the network first), or a
+    training loop."""
     method: str
     arguments: dict[str, Any]
     """The call's arguments by parameter name (``self`` left out), as they were passed."""
+    takes_network: bool = False
+    kind: str = "step"
+    """"step" when one call of ``function`` was the update, "epoch" for a training loop."""
+
+    @property
+    def instance(self) -> Any:
+        return self.network
 
 
 class _Captured(BaseException):
@@ -99,14 +111,21 @@ def _notebook_runner(path: Path) -> Callable[[], None]:
 
 
 class _Watcher:
-    """A trace function: at each call of a method of the learner's (a function defined in
-    their folder whose first argument holds weights and biases) it keeps the parameters;
-    at its return it compares them, and the first call that changed them is recorded."""
+    """A trace function over the learner's code (only at calls and returns: cheap). Every
+    object or dict passed to a function of theirs that holds a chain of weights is kept
+    with a copy of its parameters; at each call and return the copies are compared. The
+    first change is the first update: made by the function returning (a step), or by the
+    function that was running between two looks (an update written inline in a training
+    loop). The innermost function on the stack that takes examples and λ is the one
+    recorded, with its arguments as they were when it was called; then the script is
+    stopped."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = str(folder)
         self.files: dict[str, bool] = {}
-        self.open: dict[Any, tuple[Any, list, list[np.ndarray], dict[str, Any]]] = {}
+        self.arguments: dict[Any, dict[str, Any]] = {}
+        self.holders: list[tuple[Any, list, list[np.ndarray]]] = []
+        self.looked_at: set[tuple[int, int]] = set()
         self.recorded: RecordedCall | None = None
 
     def theirs(self, filename: str) -> bool:
@@ -117,52 +136,119 @@ class _Watcher:
         return self.files[filename]
 
     def trace(self, frame, event: str, argument):
-        """The global trace function: called at each call of a Python function; returns a
-        local one (for the return only) for the calls it keeps."""
-        if event == "call" and self.called(frame):
-            frame.f_trace_lines = False
-            return self.local
-        return None
-
-    def local(self, frame, event: str, argument):
-        if event == "return" and frame in self.open:
-            self.returned(frame)
+        """The global trace function: at each call of a function of the learner's."""
+        if event != "call" or not self.theirs(frame.f_code.co_filename):
+            return None
+        if frame.f_code.co_name.startswith("<"):  # a comprehension or lambda: part of its caller
+            return None
+        self.look(frame.f_back, returning=False)  # what changed since was done by the caller
+        code = frame.f_code
+        names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+        self.arguments[frame] = {name: frame.f_locals.get(name) for name in names}
+        for value in self.arguments[frame].values():
+            self.keep(value)
+        frame.f_trace_lines = False
         return self.local
 
-    def called(self, frame) -> bool:
-        code = frame.f_code
-        if code.co_argcount < 2 or code.co_name == "__init__" or not self.theirs(code.co_filename):
-            return False
-        names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
-        owner = frame.f_locals.get(names[0])
-        parameters = _parameters(owner)
-        if not parameters:
-            return False
-        before = [np.array(p.get(owner), dtype=float) for p in parameters]
-        arguments = {name: frame.f_locals.get(name) for name in names[1:]}
-        self.open[frame] = (owner, parameters, before, arguments)
-        return True
+    def local(self, frame, event: str, argument):
+        if event == "return":
+            self.look(frame, returning=True)
+            self.arguments.pop(frame, None)
+        return self.local
 
-    def returned(self, frame) -> None:
-        owner, parameters, before, arguments = self.open.pop(frame)
-        try:
-            after = [np.asarray(p.get(owner), dtype=float) for p in parameters]
-        except Exception:  # noqa: BLE001 - the parameters were replaced by something else
+    def keep(self, value: Any) -> None:
+        """Keep ``value`` with a copy of its parameters, when it holds a chain of weights."""
+        if value is None or isinstance(value, (int, float, str, bytes, bool, np.ndarray)):
             return
-        if all(a.shape == b.shape and np.array_equal(a, b) for a, b in zip(after, before)):
+        key = (id(value), _size(value))  # looked at again once it holds more (made in fit)
+        if key in self.looked_at or any(holder is value for holder, _, _ in self.holders):
             return
-        instance = copy.deepcopy(owner)
-        for parameter, values in zip(_parameters(instance), before):
-            parameter.set(instance, values.astype(np.asarray(parameter.get(instance)).dtype))
-        self.recorded = RecordedCall(instance, frame.f_code.co_name, copy.deepcopy(arguments))
+        self.looked_at.add(key)
+        parameters = _parameters(value)
+        if parameters:
+            self.holders.append((value, parameters, _copies(value, parameters)))
+
+    def look(self, frame, returning: bool) -> None:
+        for holder, parameters, before in self.holders:
+            try:
+                now = [np.asarray(p.get(holder)) for p in parameters]
+            except Exception:  # noqa: BLE001 - replaced by something else
+                continue
+            if all(a.shape == b.shape and np.array_equal(a, b) for a, b in zip(now, before)):
+                continue
+            self.record(frame, holder, parameters, before, returning)
+
+    def record(self, frame, holder, parameters, before, returning: bool) -> None:
+        """Record the innermost function on the stack (from ``frame`` out) that takes
+        examples and λ, and stop the script."""
+        chosen = None
+        while frame is not None and chosen is None:
+            if frame in self.arguments:
+                chosen = _replayable(frame, self.arguments[frame], holder)
+            frame = frame.f_back
+        if chosen is None:
+            return
+        function, name, arguments, takes_network, kind, owner = chosen
+        if kind == "step" and not returning:
+            return  # an update still running (weights done, biases next): seen at its return
+        for parameter, values in zip(parameters, before):
+            parameter.set(holder, values.astype(np.asarray(parameter.get(holder)).dtype))
+        kind = kind if returning else "epoch"
+        network = owner if owner is not None else (holder if takes_network else None)
+        self.recorded = RecordedCall(network, function, name, arguments, takes_network, kind)
         sys.settrace(None)
         raise _Captured
 
 
+def _size(value: Any) -> int:
+    """How many entries an object (its attributes) or a container holds."""
+    try:
+        return len(value) if isinstance(value, (dict, list, tuple)) else len(vars(value))
+    except TypeError:
+        return 0
+
+
+def _copies(holder: Any, parameters: list) -> list[np.ndarray]:
+    return [np.array(p.get(holder), dtype=float) for p in parameters]
+
+
+def _replayable(frame, arguments: dict[str, Any], holder: Any):
+    """(function, name, arguments, takes the network first, kind, its object) when the
+    function running in ``frame`` takes examples and λ (as an argument or an attribute of
+    its object); else None."""
+    from nnreg.doctor.find import _unit_kind
+    from nnreg.doctor.roles import bind
+
+    code = frame.f_code
+    names = list(arguments)
+    first = arguments.get(names[0]) if names else None
+    function, owner = None, None
+    method = getattr(first, code.co_name, None) if first is not None else None
+    if getattr(method, "__code__", None) is code:
+        function, owner = method, first
+        arguments = {k: v for k, v in arguments.items() if k != names[0]}
+    else:
+        candidate = frame.f_globals.get(code.co_name)
+        if getattr(candidate, "__code__", None) is code:
+            function = candidate
+    if function is None:
+        return None
+    takes_network = owner is None and names and first is holder
+    skip = 1 if takes_network else 0
+    if not bind(function, owner, skip).has("lmbda"):
+        return None
+    kind = _unit_kind(function, owner, skip)
+    if kind is None:
+        return None
+    if takes_network:
+        arguments = {k: v for k, v in arguments.items() if k != names[0]}
+    return function, code.co_name, arguments, bool(takes_network), kind, owner
+
+
 def _parameters(owner: Any) -> list:
-    """The weights and biases ``owner`` holds, or [] (for anything else, e.g. a number)."""
-    if owner is None or isinstance(owner, (int, float, str, bytes, np.ndarray, list, tuple, dict)):
-        return []
+    """The weights and biases ``owner`` holds (an object, a dict, a list of layers), or []."""
+    if isinstance(owner, (list, tuple)) and len(owner) > 64:
+        return []  # a list of examples, not a network
     try:
         return find_parameters(owner)
     except Exception:  # noqa: BLE001 - an object of theirs whose attributes raise

@@ -285,11 +285,24 @@ def _intended(probe: RegularizationProbe, cost: CostProbe | None) -> str:
     return "none"
 
 
+class LineNumber(int):
+    """A line number that knows its file (the learner's code may span several)."""
+
+    file: str = ""
+
+    def __new__(cls, number: int, file: str) -> LineNumber:
+        line = super().__new__(cls, number)
+        line.file = file
+        return line
+
+
 def _lines(function, names: list[str]) -> list[tuple[int, str]]:
     """The lines of ``function`` whose *code* uses one of ``names`` (never a docstring, a
-    string or a comment, nor the ``def`` line), as (line number, text)."""
+    string or a comment, nor the ``def`` line), as (line number, text); each number knows
+    its file."""
     try:
         source, start = inspect.getsourcelines(function)
+        file = inspect.getsourcefile(function) or ""
     except (OSError, TypeError):
         return []
     numbers = {
@@ -299,7 +312,7 @@ def _lines(function, names: list[str]) -> list[tuple[int, str]]:
         (i for i, line in enumerate(source) if line.lstrip().startswith(("def ", "async def "))), 0
     )
     return [
-        (start + offset, line.rstrip())
+        (LineNumber(start + offset, file), line.rstrip())
         for offset, line in enumerate(source)
         if start + offset in numbers and offset != definition
     ]
@@ -776,6 +789,12 @@ def _cost_penalty_findings(cost: CostProbe, regularizer: str, learner: Learner) 
         ]
     if math.isclose(cost.evaluated_size_exponent, -1, abs_tol=0.05):
         constant = cost.scale / COST_EXAMPLES
+        if (
+            learner.unit.full_batch
+            and cost.n_exponent is None
+            and math.isclose(constant, 1, rel_tol=1e-3)
+        ):
+            return []  # every step uses all the data: the size of the data given is n
         twice = (
             ""
             if math.isclose(constant, 1, rel_tol=1e-3)

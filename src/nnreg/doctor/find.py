@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from nnreg.doctor.importing import import_file
+from nnreg.doctor.importing import import_file, project_root
 from nnreg.doctor.layouts import layouts_to_try
 from nnreg.doctor.parameters import (
     Candidate,
@@ -81,10 +81,17 @@ def load_learner(target: str, gradients: str | None = None) -> Learner:
             "PATH.py:ClassName"
         )
     module, line_label, notes = import_file(path)
-    factory, name, sibling = find_factory(module, name, path)
+    try:
+        factory, name, sibling = find_factory(module, name, path)
+    except DoctorError as error:
+        left_out = [note for note in notes if "left out" in note]
+        if not left_out:
+            raise
+        raise DoctorError(
+            f"{error}\nCells left out, which may be why: " + "; ".join(left_out)
+        ) from None
     if sibling:  # `from network import Net`: the lines the findings point to are there
         notes = [*notes, f"{name} is defined in {sibling}, which {path.name} imports"]
-        line_label = partial("{}, line {}".format, sibling)
     if factory is None:  # code written as functions: the module is the network's home
         return learner_for(module, f"{path.stem} (functions)", path, notes, line_label, gradients)
     network, built = build(factory, name, path)
@@ -100,13 +107,18 @@ def find_factory(module, name: str, path: Path) -> tuple[Callable | None, str, s
         if not callable(factory):
             raise DoctorError(f"{path} has no class or function named {name!r}")
         return factory, name, None
-    classes = [value for value in vars(module).values() if inspect.isclass(value)]
+    classes = [value for value in _namespace(module).values() if inspect.isclass(value)]
     own = [c for c in classes if c.__module__ == module.__name__]
     siblings = [c for c in classes if c not in own and _defined_in(c, path.parent)]
     for group in (own, siblings):  # `from network import Net` in the file given
         candidates_ = [c for c in group if _unit_candidates(c)]
         if candidates_:
             break
+    if not candidates_ and _takes_a_network(module):
+        # free functions taking the network (`update_mini_batch(network, …)`): a class of
+        # the learner's project that holds the weights is the network to give them
+        group = own or siblings
+        candidates_ = [c for c in own + siblings if _holds_weights(c)][:1]
     if not candidates_:
         if _function_units(module):
             return None, path.stem, None
@@ -129,10 +141,42 @@ def find_factory(module, name: str, path: Path) -> tuple[Callable | None, str, s
 
 
 def _defined_in(cls: type, folder: Path) -> bool:
+    """Defined in a file of the learner's project: beside theirs, or in a package of the
+    project (``from mynet.network import Network``)."""
     try:
-        return Path(inspect.getfile(cls)).resolve().parent == folder.resolve()
+        home = Path(inspect.getfile(cls)).resolve()
     except (TypeError, OSError):  # a builtin class
         return False
+    root = project_root(folder)
+    return home.parent == folder.resolve() or (
+        "site-packages" not in home.parts and root in home.parents
+    )
+
+
+def _namespace(module) -> dict[str, Any]:
+    """The module's names, and those of the modules its own functions come from (one hop:
+    a script's ``from mynet.training import sgd`` brings ``update_mini_batch``, which
+    ``sgd`` calls)."""
+    names = dict(vars(module))
+    for value in list(vars(module).values()):
+        if inspect.isfunction(value) and _learners_function(value, module):
+            for key, item in value.__globals__.items():
+                names.setdefault(key, item)
+    return names
+
+
+def _takes_a_network(module) -> bool:
+    return any(c.network is not None for c in _function_units(module, network=object()))
+
+
+def _holds_weights(cls: type) -> bool:
+    """A class whose instance, built on the probe's sizes, holds a chain of weights."""
+    try:
+        with quietly():
+            network = build(cls, cls.__name__, Path("."))[0]
+    except DoctorError:
+        return False
+    return bool(_parameters_of(network))
 
 
 def build(factory: Callable, name: str, path: Path) -> tuple[Any, list[str]]:
@@ -258,7 +302,7 @@ def _function_units(module, network: Any = None) -> list[Candidate_]:
     """Free functions of the learner's module: with a network, those taking it first (then
     data and η); without one, training functions taking the data themselves."""
     found = []
-    for name, function in vars(module).items():
+    for name, function in _namespace(module).items():
         if not inspect.isfunction(function) or not _learners_function(function, module):
             continue
         first = (signature_parameters(function) or [None])[0]
@@ -311,6 +355,7 @@ def learner_for(
     module: Any = None,
     update_name: str | None = None,
     recorded: dict[str, Any] | None = None,
+    unit: tuple[Callable, str, bool] | None = None,
 ) -> Learner:
     """The :class:`Learner` around a built network (or a module of functions): the unit
     that updates it (``update_name``, or found by trying), its parameters and gradient
@@ -318,12 +363,17 @@ def learner_for(
     mini-batches are cut from the recorded one and other arguments keep their values."""
     problems: list[str] = []
     for attempt in range(2):
-        for candidate in _candidates_for(network, module, update_name):
+        found = _candidates_for(network, module, update_name) if unit is None else []
+        if unit is not None:  # the recorded call: a method, a free function or a loop
+            function, kind, takes_network = unit
+            holder = network if takes_network else None
+            found = [Candidate_(function, update_name, kind, holder, 1 if takes_network else 0)]
+        for candidate in found:
             learner = _tried(candidate, network, name, path, line_label, recorded, problems)
             if learner is not None:
                 learner.notes = notes + learner.notes
                 learner.hook = _find_hook(learner, module, gradients)
-                learner.cost, learner.cost_name = _find_cost(learner)
+                learner.cost, learner.cost_name, learner.cost_call = _find_cost(learner)
                 return learner
         if attempt == 0 and not _run_training_once(network, module):
             break  # no training method set any state the updates could have missed
@@ -372,7 +422,7 @@ def _tried(candidate, network, name, path, line_label, recorded, problems) -> Le
             sizes = [*PROBE_SIZES[:-1], outputs]
             learner = Learner(path, name, network, known, unit, line_label=line_label, sizes=sizes)
             if recorded is not None:
-                learner.recorded_batch = recorded[binding.arguments["batch"]]
+                learner.recorded_batch = _recorded_examples(binding, recorded)
                 _keep_recorded(binding, recorded)
             problem = _trial(learner)
             if problem is None:
@@ -380,6 +430,14 @@ def _tried(candidate, network, name, path, line_label, recorded, problems) -> Le
                 return learner
             problems.append(f"{shown}: {problem}")
     return None
+
+
+def _recorded_examples(binding, recorded: dict[str, Any]) -> Any:
+    """The examples of a recorded call: its mini-batch (or training data), or (X, Y)."""
+    if "batch" in binding.arguments:
+        return recorded[binding.arguments["batch"]]
+    x, y = binding.arguments["x"], binding.arguments["y"]
+    return (np.asarray(recorded[x]), np.asarray(recorded[y]))
 
 
 def _momentum_attribute(owner: Any) -> dict[str, str]:
@@ -692,15 +750,88 @@ def _one_update(learner: Learner) -> None:
 
 
 # -- the cost ----------------------------------------------------------------------------------
-def _find_cost(learner: Learner) -> tuple[Callable | None, str | None]:
-    """A method of the network computing the cost on some data with λ (and maybe n)."""
+OUTPUT_NAMES = (
+    "AL",
+    "A",
+    "A_L",
+    "A2",
+    "A3",
+    "a_out",
+    "output",
+    "outputs",
+    "yhat",
+    "y_hat",
+    "Y_hat",
+    "predictions",
+    "prediction",
+    "probs",
+    "probabilities",
+    "y_pred",
+    "out",
+)
+"""Names of a cost function's argument for the network's outputs (a stand-in is given: the
+penalty is cost(λ) − cost(0), whatever the outputs)."""
+COST_WORDS = re.compile(r"cost|loss|objective|error", re.I)
+
+
+def _find_cost(learner: Learner) -> tuple[Callable | None, str | None, Callable | None]:
+    """The learner's cost with λ — a method of the network, or a function of the module
+    taking the outputs, the targets, the parameters and λ — and how to call it on examples
+    for a given (λ, n): (the function, its name, the call), or Nones."""
     owner = learner.unit.owner
-    if owner is None:
-        return None, None
-    for name in COST_NAMES:
-        function = getattr(owner, name, None)
-        if callable(function) and any(
-            role_of(p.name, ("lmbda",)) for p in signature_parameters(function)
+    places = [owner] if owner is not None else []
+    namespace = getattr(learner.unit.function, "__globals__", {})
+    for place in places:
+        for name in COST_NAMES:
+            function = getattr(place, name, None)
+            if callable(function) and _takes_lambda(function):
+                return function, name, partial(_method_cost, function)
+    for name, function in namespace.items():
+        if (
+            inspect.isfunction(function)
+            and COST_WORDS.search(name)
+            and _takes_lambda(function)
+            and _in_learners_files(function, learner.source)
         ):
-            return function, name
-    return None, None
+            return function, name, partial(_function_cost, function, learner)
+    return None, None, None
+
+
+def _takes_lambda(function: Callable) -> bool:
+    return any(role_of(p.name, ("lmbda",)) for p in signature_parameters(function))
+
+
+def _method_cost(function: Callable, examples: Any, lmbda: float, n: int) -> float:
+    """``cost(data, λ, n)``: the examples as one argument, or as X and Y."""
+    names = [p.name for p in signature_parameters(function)]
+    keywords = {name: lmbda for name in names if role_of(name, ("lmbda",))}
+    keywords.update({name: n for name in names if role_of(name, ("n",))})
+    x = next((name for name in names if role_of(name, ("x",))), None)
+    y = next((name for name in names if role_of(name, ("y",))), None)
+    if x and y and isinstance(examples, tuple):
+        return float(function(**keywords, **{x: examples[0], y: examples[1]}))
+    return float(function(examples, **keywords))
+
+
+def _function_cost(function: Callable, learner: Learner, examples: Any, lmbda, n) -> float:
+    """A module's cost function: the targets, a stand-in for the outputs (same shape), the
+    parameters (the network's dict), λ and n, each by its argument's name."""
+    targets = examples[1] if isinstance(examples, tuple) else np.asarray(examples)
+    arguments = {}
+    for parameter in signature_parameters(function):
+        name = parameter.name
+        if role_of(name, ("lmbda",)):
+            arguments[name] = lmbda
+        elif role_of(name, ("n",)):
+            arguments[name] = n
+        elif name in OUTPUT_NAMES:
+            arguments[name] = np.full(np.shape(targets), 0.5)
+        elif role_of(name, ("y",)):
+            arguments[name] = targets
+        elif role_of(name, ("x",)) and isinstance(examples, tuple):
+            arguments[name] = examples[0]
+        elif name in NETWORK_NAMES:
+            arguments[name] = learner.root
+        elif required(parameter):
+            raise TypeError(f"no value for {name}")
+    return float(function(**arguments))

@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from nnreg.doctor.notebooks import NotebookError, read_notebook
+from nnreg.doctor.notebooks import NotebookError, read_notebook, run_statements
 from nnreg.doctor.replay import DoctorError, quietly
 
 
@@ -72,7 +72,9 @@ def _import(path: Path):
 
 
 def _import_notebook(path: Path):
-    """The notebook's imports and definitions as a module; (module, line label, notes)."""
+    """The notebook's imports and definitions as a module; (module, line label, notes).
+    Cells that fail are left out and named in the notes, as Jupyter would let the learner
+    go on with the others."""
     try:
         notebook = read_notebook(path)
     except NotebookError as error:
@@ -84,15 +86,21 @@ def _import_notebook(path: Path):
     # inspect finds the source of the learner's functions (for "line(s) to change") here
     lines = notebook.text.splitlines(keepends=True)
     linecache.cache[str(path)] = (len(notebook.text), None, lines, str(path))
-    code = compile(notebook.text, str(path), "exec", dont_inherit=True)
-    _execute(path, lambda: exec(code, module.__dict__), notebook.label)
+    failed: list[str] = []
+    _execute(
+        path,
+        lambda: failed.extend(run_statements(notebook, module.__dict__, str(path), notebook.label)),
+        notebook.label,
+    )
     skipped = notebook.skipped
-    notes = [
-        f"{path.name}: ran the notebook's imports and definitions only; "
-        + ("1 other top-level statement was" if skipped == 1 else f"{skipped} others were")
-        + " not run (loading data, training, printing)"
-    ]
-    return module, notebook.label, notes if skipped else []
+    notes = [f"{path.name}: {text}" for text in notebook.broken + failed]
+    if skipped:
+        notes.append(
+            f"{path.name}: ran the notebook's imports and definitions only; "
+            + ("1 other top-level statement was" if skipped == 1 else f"{skipped} others were")
+            + " not run (loading data, training, printing)"
+        )
+    return module, notebook.label, notes
 
 
 def _execute(path: Path, run: Callable[[], None], label: Callable[[int], str | int]) -> None:

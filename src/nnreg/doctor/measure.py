@@ -573,6 +573,13 @@ def _duplicated_batches(learner: Learner, m: int):
     return arranged(data, learner.unit.layout), arranged(twice, learner.unit.layout)
 
 
+def _names(function) -> list[str]:
+    try:
+        return list(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return []
+
+
 def _ratio(measured: list[np.ndarray], expected: list[np.ndarray]) -> tuple[float, float]:
     """The factor k fitting measured ≈ k·expected, and the relative residual."""
     x = np.concatenate([e.ravel() for e in expected])
@@ -599,18 +606,9 @@ class CostProbe:
 
 def probe_cost(learner: Learner) -> CostProbe | None:
     """None when there is no cost function the doctor can call."""
-    if learner.cost is None:
+    if learner.cost is None or learner.cost_call is None:
         return None
-    try:
-        parameters = inspect.signature(learner.cost).parameters
-    except (TypeError, ValueError):
-        return None
-    n_name = next((p for p in parameters if p in ROLE_NAMES["n"]), None)
-    lambda_name = next((p for p in parameters if p in ROLE_NAMES["lmbda"]), None)
-    x_name = next((p for p in parameters if p in ROLE_NAMES["x"]), None)
-    y_name = next((p for p in parameters if p in ROLE_NAMES["y"]), None)
-    if lambda_name is None:
-        return None
+    takes_n = any(p in ROLE_NAMES["n"] for p in _names(learner.cost))
     data = learner.make_batch(COST_EXAMPLES, np.random.default_rng(3))
     twice = learner.make_batch(2 * COST_EXAMPLES, np.random.default_rng(3))
 
@@ -619,19 +617,10 @@ def probe_cost(learner: Learner) -> CostProbe | None:
         for parameter, value in zip(learner.parameters, values):
             factor = weight_scale if parameter.kind == "weight" else bias_scale
             parameter.set(learner.root, value * factor)
-
-        def cost(lam):
-            keywords = {lambda_name: lam}
-            if n_name:
-                keywords[n_name] = n
-            if x_name and y_name and isinstance(examples, tuple):
-                keywords.update({x_name: examples[0], y_name: examples[1]})
-                return float(learner.cost(**keywords))
-            return float(learner.cost(examples, **keywords))
-
         with quietly():
-            return cost(lmbda) - cost(0.0)
+            return learner.cost_call(examples, lmbda, n) - learner.cost_call(examples, 0.0, n)
 
+    n_name = takes_n or None
     lmbda, n = BASE["lmbda"], BASE["n"]
     try:
         base = penalty(lmbda, data, n)

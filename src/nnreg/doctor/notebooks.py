@@ -1,19 +1,26 @@
-"""A notebook (``.ipynb``) as a module: its imports and definitions, without its training.
+"""A notebook (``.ipynb``) as a module, read as Jupyter runs it: cell after cell, a cell that
+fails leaving the others be.
 
-A notebook is JSON: a list of cells, each with its source. The doctor joins the code cells
-into one module, but runs only what *defines* things — imports, ``def``, ``class`` and
-assignments that call nothing but numpy or math — because a notebook's other top-level
-statements load data and train, which would take minutes and is not what is probed. Shell
-and magic lines (``!pip install …``, ``%matplotlib inline``) are dropped, and so are cells
-run by another interpreter (``%%bash``, ``%%writefile``). Lines of the joined module map
-back to "cell N, line L", counting every cell from the top, text cells too.
+A notebook is JSON: a list of cells, each with its source. The doctor runs its code cells
+into one namespace, top-level statement after statement, as a learner running the cells
+would: a cell with a syntax error (a scratch ``3+``), an import of an API that no longer
+exists (``from scipy.misc import imread``), a file on the learner's own disk — each is
+named in the notes and left out, and the doctor goes on with what was defined. Without
+``everything`` it runs only what *defines* things — imports, ``def``, ``class`` and
+assignments that call nothing but numpy or math (and read no file) — because a notebook's
+other top-level statements load data and train, which would take minutes and is not what
+is probed. Shell and magic lines (``!pip install …``, ``%matplotlib inline``,
+``%autoreload 2``) are dropped, and so are cells run by another interpreter (``%%bash``,
+``%%writefile``). Lines of the joined module map back to "cell N, line L", counting every
+cell from the top, text cells too.
 """
 
 from __future__ import annotations
 
 import ast
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PYTHON_CELL_MAGICS = ("%%time", "%%timeit", "%%capture")
@@ -22,6 +29,8 @@ DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef
 SAFE_CALLS = ("np", "numpy", "math")
 """Assignments that call only into these modules (``sigmoid_vec = np.vectorize(sigmoid)``)
 define something and are run; any other call may load data or train, and is skipped."""
+READS_FILES = ("load", "loadtxt", "genfromtxt", "fromfile", "memmap", "fromregex")
+"""numpy functions that read a file: an assignment calling one loads data, and is skipped."""
 
 
 class NotebookError(ValueError):
@@ -37,6 +46,12 @@ class NotebookSource:
     """For each line of ``text`` (0-based), its cell (1-based) and line in that cell."""
     skipped: int
     """Top-level statements not run (training, data loading, printing)."""
+    statements: list[ast.stmt] = field(default_factory=list)
+    """The top-level statements to run, in order, numbered as lines of ``text``."""
+    broken: list[str] = field(default_factory=list)
+    """Cells left out because they are not Python (a syntax error), said as a note."""
+    assigned: set[str] = field(default_factory=set)
+    """Every name the notebook's statements assign, run or not."""
 
     def label(self, line: int) -> str:
         """``cell 3, line 7`` for line ``line`` (1-based) of the joined module."""
@@ -48,21 +63,87 @@ class NotebookSource:
 
 def read_notebook(path: Path, everything: bool = False) -> NotebookSource:
     """The definitions in the code cells of the notebook at ``path`` (with ``everything``,
-    all of their code, as Run All runs it)."""
+    all of their code, as Run All runs it); a cell with a syntax error is left out and
+    named in ``broken``."""
     cells = _cells(Path(path))
     lines: list[str] = []
     origins: list[tuple[int, int]] = []
-    skipped = 0
+    statements: list[ast.stmt] = []
+    skipped, broken, assigned = 0, [], set()
     for number, cell in enumerate(cells, start=1):
         if cell.get("cell_type") != "code":
             continue
         source = cell.get("source", "")
         cell_lines = _python_lines("".join(source) if isinstance(source, list) else source)
-        kept, dropped = (cell_lines, 0) if everything else _definitions_only(cell_lines, number)
-        skipped += dropped
-        lines += kept
-        origins += [(number, within) for within in range(1, len(kept) + 1)]
-    return NotebookSource("\n".join(lines) + "\n", origins, skipped)
+        try:
+            tree = ast.parse("\n".join(cell_lines))
+        except SyntaxError as error:
+            broken.append(
+                f"cell {number}, line {error.lineno} has a syntax error ({error.msg}): the "
+                "cell was left out"
+            )
+            cell_lines, tree = [""] * len(cell_lines), ast.Module([], [])
+        assigned |= {
+            n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+        }
+        kept = tree.body if everything else [s for s in tree.body if _defines(s)]
+        skipped += len(tree.body) - len(kept)
+        cell_lines = cell_lines if everything else _only(cell_lines, kept)
+        ast.increment_lineno(ast.Module(kept, []), len(lines))
+        statements += kept
+        lines += cell_lines
+        origins += [(number, within) for within in range(1, len(cell_lines) + 1)]
+    text = "\n".join(lines) + "\n"
+    return NotebookSource(text, origins, skipped, statements, broken, assigned)
+
+
+def _only(lines: list[str], statements: list[ast.stmt]) -> list[str]:
+    """``lines`` with every line outside ``statements`` blanked."""
+    kept = [""] * len(lines)
+    for statement in statements:
+        first = min(
+            [statement.lineno] + [d.lineno for d in getattr(statement, "decorator_list", [])]
+        )
+        for line in range(first, (statement.end_lineno or statement.lineno) + 1):
+            kept[line - 1] = lines[line - 1]
+    return kept
+
+
+def run_statements(
+    notebook: NotebookSource, namespace: dict, filename: str, label: Callable[[int], str]
+) -> list[str]:
+    """Run the notebook's statements in order into ``namespace``; a statement that raises
+    is left out, as a failing cell is in Jupyter. Returns what failed, as notes."""
+    failed = []
+    for statement in notebook.statements:
+        code = compile(ast.Module([statement], []), filename, "exec", dont_inherit=True)
+        try:
+            exec(code, namespace)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as error:  # noqa: BLE001 - a cell of theirs may raise anything
+            if _uses_what_was_not_run(error, statement, notebook):
+                notebook.skipped += 1  # uses data a statement not run would have loaded
+                continue
+            failed.append(
+                f"{label(statement.lineno)}: {_shown(error)} — left out, as Jupyter leaves "
+                "a failing cell; the notebook's other definitions were used"
+            )
+    return failed
+
+
+def _uses_what_was_not_run(error: Exception, statement: ast.stmt, notebook) -> bool:
+    """An assignment that needs a name only a statement not run (loading data) assigns."""
+    return (
+        isinstance(error, NameError)
+        and isinstance(statement, (ast.Assign, ast.AnnAssign))
+        and getattr(error, "name", None) in notebook.assigned
+    )
+
+
+def _shown(error: BaseException) -> str:
+    text = f"{type(error).__name__}: {error}"
+    return text if len(text) <= 200 else text[:197] + "…"
 
 
 def _cells(path: Path) -> list[dict]:
@@ -95,25 +176,6 @@ def _python_lines(source: str) -> list[str]:
     return ["" if line.lstrip().startswith(("%", "!")) else line for line in lines]
 
 
-def _definitions_only(lines: list[str], cell: int) -> tuple[list[str], int]:
-    """``lines`` with the top-level statements that are not definitions blanked."""
-    try:
-        tree = ast.parse("\n".join(lines))
-    except SyntaxError as error:
-        raise NotebookError(
-            f"cell {cell}, line {error.lineno} has a syntax error: {error.msg}"
-        ) from None
-    kept = list(lines)
-    dropped = 0
-    for statement in tree.body:
-        if _defines(statement):
-            continue
-        dropped += 1
-        for line in range(statement.lineno, (statement.end_lineno or statement.lineno) + 1):
-            kept[line - 1] = ""
-    return kept, dropped
-
-
 def _defines(statement: ast.stmt) -> bool:
     if isinstance(statement, DEFINITIONS):
         return True
@@ -126,8 +188,16 @@ def _defines(statement: ast.stmt) -> bool:
         body = statement.body + handlers + statement.orelse + statement.finalbody
         return all(_defines(s) for s in body)
     if isinstance(statement, (ast.Assign, ast.AnnAssign)) and statement.value is not None:
-        return all(_root(call.func) in SAFE_CALLS for call in _calls(statement.value))
+        return all(
+            _root(call.func) in SAFE_CALLS and not _reads_file(call.func)
+            for call in _calls(statement.value)
+        )
     return False
+
+
+def _reads_file(function: ast.expr) -> bool:
+    """``np.load(…)``, ``np.loadtxt(…)``: a call that reads data from a file."""
+    return isinstance(function, ast.Attribute) and function.attr in READS_FILES
 
 
 def _calls(node: ast.AST) -> list[ast.Call]:

@@ -164,6 +164,8 @@ class Learner:
     hook: Hook | None = None
     cost: Callable | None = None
     cost_name: str | None = None
+    cost_call: Callable[[Any, float, int], float] | None = None
+    """The cost on some examples for (λ, n): ``cost`` called with its own arguments."""
     notes: list[str] = field(default_factory=list)
     line_label: Callable[[int], str | int] = int
     sizes: list[int] = field(default_factory=lambda: list(PROBE_SIZES))
