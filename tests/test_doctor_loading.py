@@ -18,9 +18,9 @@ from click.testing import CliRunner
 
 from nnreg.cli import main
 from nnreg.doctor import diagnose
-from nnreg.doctor.catalogue import Finding
 from nnreg.doctor.notebooks import read_notebook
 from nnreg.doctor.parameters import find_parameters
+from nnreg.doctor.report import Finding
 
 GALLERY = Path(__file__).parent / "doctor_gallery"
 BOOK = GALLERY / "loop_l2_correct.py"

@@ -1,10 +1,13 @@
 """``nnreg doctor``: find which regularization mistake a learner's own update code makes.
 
-A pipeline: **capture** (:mod:`~nnreg.doctor.loading`: import the learner's file or
-notebook, build its network on a tiny [3, 4, 2] network, find its parameters, update and
-gradient methods) → **replay** and **measure** (:mod:`~nnreg.doctor.probes`: run the update
-with controlled weights and gradients) → **diagnose** and **report**
-(:mod:`~nnreg.doctor.catalogue`: turn the measurements into findings).
+A pipeline: **find** (:mod:`~nnreg.doctor.find`: import the learner's file or notebook, build
+its network on a tiny [3, 4, 2] network, find by what they do its parameters, the call that
+updates them and the gradient computation inside; with ``--run``,
+:mod:`~nnreg.doctor.capture` runs their script to its first update instead) → **replay**
+(:mod:`~nnreg.doctor.replay`: that call, under control) → **measure**
+(:mod:`~nnreg.doctor.measure`: the step's form and how it scales with η, λ, n and m) →
+**diagnose** (:mod:`~nnreg.doctor.diagnose`, with the catalogue of known mistakes as data,
+:mod:`~nnreg.doctor.catalogue`) → **report** (:mod:`~nnreg.doctor.report`).
 
 The learner's code is code, not data: :func:`diagnose` runs all of it in a child process
 with a time limit (:mod:`~nnreg.doctor.isolation`), never in the caller's process, and
@@ -19,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from nnreg.doctor.capture import capture_update
-from nnreg.doctor.catalogue import Diagnosis, Finding, diagnose_measurements, render
+from nnreg.doctor.diagnose import diagnose_measurements
 from nnreg.doctor.find import learner_for, load_learner
 from nnreg.doctor.importing import notebook_label
 from nnreg.doctor.isolation import diagnose_in_child
@@ -30,6 +33,7 @@ from nnreg.doctor.measure import (
     probe_regularization,
 )
 from nnreg.doctor.replay import DoctorError, Learner
+from nnreg.doctor.report import Diagnosis, Finding, render
 
 REGULARIZERS = ("l2", "l1", "elastic-net", "none")
 DEFAULT_TIMEOUT = 60.0

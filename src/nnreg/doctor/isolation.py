@@ -32,8 +32,8 @@ import types
 import typing
 from typing import Any
 
-from nnreg.doctor.catalogue import Diagnosis
 from nnreg.doctor.replay import DoctorError
+from nnreg.doctor.report import Diagnosis
 
 CHILD = """
 from nnreg.doctor.child import main
