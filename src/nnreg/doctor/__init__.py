@@ -24,14 +24,10 @@ from pathlib import Path
 from nnreg.doctor.capture import capture_update
 from nnreg.doctor.diagnose import diagnose_measurements
 from nnreg.doctor.find import learner_for, load_learner
+from nnreg.doctor.gradients import discover_gradient_protocol
 from nnreg.doctor.importing import notebook_label
 from nnreg.doctor.isolation import diagnose_in_child
-from nnreg.doctor.measure import (
-    discover_gradient_protocol,
-    probe_cost,
-    probe_data_step,
-    probe_regularization,
-)
+from nnreg.doctor.measure import probe_cost, probe_data_step, probe_regularization
 from nnreg.doctor.replay import DoctorError, Learner
 from nnreg.doctor.report import Diagnosis, Finding, render
 

@@ -216,8 +216,8 @@ def _replayable(frame, arguments: dict[str, Any], holder: Any):
     """(function, name, arguments, takes the network first, kind, its object) when the
     function running in ``frame`` takes examples and λ (as an argument or an attribute of
     its object); else None."""
-    from nnreg.doctor.find import _unit_kind
     from nnreg.doctor.roles import bind
+    from nnreg.doctor.units import unit_kind
 
     code = frame.f_code
     names = list(arguments)
@@ -237,7 +237,7 @@ def _replayable(frame, arguments: dict[str, Any], holder: Any):
     skip = 1 if takes_network else 0
     if not bind(function, owner, skip).has("lmbda"):
         return None
-    kind = _unit_kind(function, owner, skip)
+    kind = unit_kind(function, owner, skip)
     if kind is None:
         return None
     if takes_network:
