@@ -13,87 +13,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
+from nnreg.doctor.cost_catalogue import COST_ROWS
 from nnreg.doctor.formulas import (
     BOOK,
     CORRECT,
-    CORRECT_PENALTY,
     SETTING,
     book_value,
     coefficient_text,
     decay_text,
     layer_step_text,
-    number,
 )
-from nnreg.doctor.measure import COST_EXAMPLES, CostProbe, DataProbe, RegularizationProbe, Scaling
 from nnreg.doctor.report import Finding
-
-
-@dataclass
-class Facts:
-    """What a row is recognized from: the measurements, the regularizer meant, the lines of
-    the learner's code, and — for the subject at hand — one term of the step (``scaling``,
-    ``term``, ``what``) or one kind of parameter's data step (``kind``, ``ratio``)."""
-
-    probe: RegularizationProbe
-    data: DataProbe | None
-    cost: CostProbe | None
-    regularizer: str
-    lines: dict[str, list] = field(default_factory=dict)
-    """"update", "data", "cost", "cost-loop" → (line, text) to quote; "loops" → line numbers."""
-    names: dict[str, str] = field(default_factory=dict)
-    """"gradients", "cost": the learner's names for them."""
-    scaling: Scaling | None = None
-    term: str = ""
-    what: str = ""
-    kind: str | None = None
-    ratio: float = 1.0
-    residual: float = 0.0
-    full_batch: bool = False
-    """Every step of the learner's training uses all its data: the data given is n."""
-
-    # -- a term of the penalty step ---------------------------------------------------------
-    @property
-    def found(self) -> str:
-        return f"{self.what}: {coefficient_text(self.scaling)}{self.term}"
-
-    @property
-    def right(self) -> str:
-        return f"ηλ/n{self.term}"
-
-    @property
-    def step(self) -> float:
-        return book_value(self.scaling)
-
-    @property
-    def times(self) -> float:
-        return abs(self.step) / (BOOK["eta"] * BOOK["lmbda"] / BOOK["n"])
-
-    def scales(self, eta: int, lmbda: int, n: int, m: int, factor: float, tolerance=1e-3):
-        s = self.scaling
-        return s.is_(eta, lmbda, n, m) and math.isclose(s.factor, factor, rel_tol=tolerance)
-
-
-Say = Callable[[Facts], str] | str
-
-
-@dataclass(frozen=True)
-class Row:
-    """One mistake (or note) the doctor knows."""
-
-    code: str
-    kind: str  # "mistake" or "note"
-    subject: str
-    recognized: Callable[[Facts], bool]
-    title: Say
-    found: Say
-    fix: Say = ""
-    consequence: Say = ""
-    lines: str = "update"
-    """Which lines to quote: "update", "data", "cost", "looped" (those inside a loop)."""
-    affects: str = "training"
+from nnreg.doctor.rows import Facts, Row, finding_of, name_of
 
 
 def findings(subject: str, facts: Facts, exclusive: bool = False) -> list[Finding]:
@@ -103,39 +35,10 @@ def findings(subject: str, facts: Facts, exclusive: bool = False) -> list[Findin
     for row in ROWS:
         if row.subject != subject or not row.recognized(facts):
             continue
-        found.append(_finding(row, facts))
+        found.append(finding_of(row, facts))
         if exclusive:
             break
     return found
-
-
-def _finding(row: Row, facts: Facts) -> Finding:
-    def say(value: Say) -> str:
-        return value(facts) if callable(value) else value
-
-    return Finding(
-        row.code,
-        row.kind,
-        say(row.title),
-        say(row.found),
-        say(row.fix),
-        say(row.consequence),
-        _quoted(row.lines, facts),
-        affects=row.affects,
-    )
-
-
-def _quoted(which: str, facts: Facts) -> list:
-    if which == "looped":
-        inside = [line for line in facts.lines["update"] if line[0] in facts.lines["loops"]]
-        return inside or facts.lines["update"]
-    if which == "cost-looped":
-        return facts.lines["cost-loop"]
-    if which == "data" and facts.kind:
-        other = "biases" if facts.kind == "weight" else "weights"
-        own = [line for line in facts.lines["data"] if other not in line[1].lower()]
-        return own or facts.lines["data"]
-    return facts.lines.get(which, [])
 
 
 # -- the recognitions: small and named ---------------------------------------------------------
@@ -248,146 +151,12 @@ def _data_scale_found(f: Facts) -> str:
     return f"w ← w − {f.ratio:.4g}·(η/m)·Σ∇C_x{followed}"
 
 
-def _cost_looped(f: Facts) -> bool:
-    return f.cost.penalty != 0 and bool(f.lines["cost-loop"])
-
-
-def _cost_over_evaluated(f: Facts) -> bool:
-    if f.cost.penalty == 0 or not math.isclose(f.cost.evaluated_size_exponent, -1, abs_tol=0.05):
-        return False
-    exact = math.isclose(f.cost.scale / COST_EXAMPLES, 1, rel_tol=1e-3)
-    # training on all the data at every step, the data given is the training set: that is n
-    return not (f.full_batch and f.cost.n_exponent is None and exact)
-
-
-def _over_data_given(f: Facts) -> bool:
-    return math.isclose(f.cost.evaluated_size_exponent, -1, abs_tol=0.05)
-
-
-def _cost_fixed(f: Facts) -> bool:
-    n = f.cost.n_exponent
-    fixed = n is None or not math.isclose(n, -1, abs_tol=0.05)
-    return f.cost.penalty != 0 and not _over_data_given(f) and fixed
-
-
-def _cost_scale_off(f: Facts) -> bool:
-    right = math.isclose(f.cost.scale, f.cost.n_given or 0, rel_tol=1e-3)
-    return f.cost.penalty != 0 and not _over_data_given(f) and not right
-
-
-def penalty_symbols(cost: CostProbe) -> tuple[str, int]:
-    """("Σ|w|", 1) for an L1 penalty, ("Σw²", 2) for L2: the sum and the constant under λ."""
-    return ("Σ|w|", 1) if round(cost.weight_exponent) == 1 else ("Σw²", 2)
-
-
-def penalty_text(cost: CostProbe) -> str:
-    """The penalty the cost reports, as measured: ``(λ/2n)·Σw²``, ``λ/(2·len(data))·Σw²``…"""
-    symbol, half = penalty_symbols(cost)
-    if math.isclose(cost.evaluated_size_exponent, -1, abs_tol=0.05):
-        return f"λ/({number(half * cost.scale / COST_EXAMPLES)}·len(data))·{symbol}"
-    if cost.n_exponent is None or not math.isclose(cost.n_exponent, -1, abs_tol=0.05):
-        return f"λ/({number(half * cost.scale)})·{symbol}"
-    ratio = cost.scale / cost.n_given
-    if math.isclose(ratio, 1, rel_tol=1e-3):
-        return f"(λ/{'2' if half == 2 else ''}n)·{symbol}"
-    return f"λ/({number(half * ratio)}·n)·{symbol}"
-
-
-def _per_example_text(cost: CostProbe) -> str:
-    """The penalty the looped line adds each time, e.g. ``(λ/2n)·Σw²``."""
-    symbol, half = penalty_symbols(cost)
-    each = cost.scale * COST_EXAMPLES
-    if cost.n_given and math.isclose(each, cost.n_given, rel_tol=1e-3):
-        return f"(λ/{'2' if half == 2 else ''}n)·{symbol}"
-    return f"λ/({number(half * each)})·{symbol}"
-
-
-def _evaluated_found(f: Facts) -> str:
-    symbol, half = penalty_symbols(f.cost)
-    constant = f.cost.scale / COST_EXAMPLES
-    twice = ""
-    if not math.isclose(constant, 1, rel_tol=1e-3):
-        halved = ": the ½ is applied twice)" if math.isclose(constant, 2, rel_tol=1e-3) else ")"
-        twice = f"; the constant is also wrong ({half * constant:g} instead of {half}{halved}"
-    return f"penalty = λ/({number(half * constant)}·len(data))·{symbol}{twice}"
-
-
-def _evaluated_fix(f: Facts) -> str:
-    right = _right_penalty(f)
-    constant = f.cost.scale / COST_EXAMPLES
-    also = "" if math.isclose(constant, 1, rel_tol=1e-3) else f" — exactly {right}, with one ½"
-    return f"divide by n, the training-set size, whatever data is evaluated: {right}{also}"
-
-
-def _evaluated_consequence(f: Facts) -> str:
-    constant = f.cost.scale / COST_EXAMPLES
-    small = (
-        ""
-        if math.isclose(constant, 1, rel_tol=1e-3)
-        else f", and here it is also {constant:g}× too small"
-    )
-    return (
-        f"on the 10,000 test images the penalty is {BOOK['n'] // 10_000}× too large "
-        f"(n = {BOOK['n']:,}): the test 'regularized cost' can grow while the network improves. "
-        "The book's own network2.py has this formula (total_cost divides by len(data)); "
-        "training is not affected, only the cost reported for the validation and test data" + small
-    )
-
-
-def _fixed_found(f: Facts) -> str:
-    symbol, half = penalty_symbols(f.cost)
-    uses_n = (
-        ""
-        if f.cost.n_exponent is None
-        else f" and does not depend on the n it is given ({f.cost.n_given})"
-    )
-    return f"penalty = λ/({number(half * f.cost.scale)})·{symbol}{uses_n}"
-
-
-def _scale_found(f: Facts) -> str:
-    symbol, half = penalty_symbols(f.cost)
-    ratio = f.cost.scale / f.cost.n_given
-    twice = ": the ½ is applied twice" if math.isclose(ratio, 2, rel_tol=1e-3) else ""
-    return f"penalty = λ/({number(half * ratio)}·n)·{symbol}{twice}"
-
-
-def _right_penalty(f: Facts) -> str:
-    return CORRECT_PENALTY.get(f.regularizer, "(λ/2n)·Σw²")
-
-
-def _name(f: Facts, what: str) -> str:
-    return f.names.get(what, what)
-
-
-def _mismatch_found(f: Facts) -> str:
-    update = f.names["update-form"]
-    step = "a sign step −(ηλ/n)·sgn(w)" if update == "l1" else "a decay (1 − ηλ/n)·w"
-    return f"update: {step}; {_name(f, 'cost')}: {penalty_text(f.cost)}"
-
-
-def _mismatch_fix(f: Facts) -> str:
-    update, reported = f.names["update-form"], f.names["cost-form"]
-    return (
-        f"make {_name(f, 'cost')}'s penalty {CORRECT_PENALTY[update]} to match the update (or "
-        f"change the update back to {reported.upper()}, if that is what you meant)"
-    )
-
-
-def _of_cost(text: str) -> Callable[[Facts], str]:
-    """``text`` with ``{cost}`` the learner's name for its cost function."""
-    return lambda f: text.format(cost=_name(f, "cost"))
-
-
-def _always(f: Facts) -> bool:
-    return True
-
-
-ROWS: list[Row] = [
+UPDATE_ROWS: list[Row] = [
     # -- the gradients ------------------------------------------------------------------------
     Row(
         "penalty-in-gradients", "note", "gradients",
         lambda f: f.probe.through_gradients,
-        lambda f: f"The penalty is added inside {_name(f, 'gradients')}, the gradient method",
+        lambda f: f"The penalty is added inside {name_of(f, 'gradients')}, the gradient method",
         "measured from your real update as the step with λ minus the same step with λ = 0 (the "
         "data part cancels)",
         "nothing, if the rule below is right: adding (λ/n)·w to ∂C/∂w is the same rule as the "
@@ -601,93 +370,11 @@ ROWS: list[Row] = [
         ),
         lines="data",
     ),
-    # -- the update against the cost ---------------------------------------------------------
-    Row(
-        "update-cost-mismatch", "mistake", "mismatch", _always,
-        lambda f: (
-            f"The update applies {f.names['update-form'].upper()} but {_name(f, 'cost')} "
-            f"reports an {f.names['cost-form'].upper()} penalty"
-        ),
-        _mismatch_found,
-        _mismatch_fix,
-        lambda f: (
-            "the cost you print is not the one the update minimizes: it cannot tell you "
-            f"whether {f.names['update-form'].upper()} regularization works"
-        ),
-        lines="cost",
-        affects="reported cost",
-    ),
-    # -- the penalty the cost reports (first match) ------------------------------------------
-    Row(
-        "cost-no-penalty", "mistake", "cost",
-        lambda f: f.cost.penalty == 0 and f.regularizer != "none",
-        lambda f: f"{_name(f, 'cost')} reports no penalty",
-        lambda f: f"{_name(f, 'cost')}(data, λ) − {_name(f, 'cost')}(data, 0) = 0",
-        lambda f: f"add the penalty {_right_penalty(f)} (n = the training-set size) to the data "
-        "cost",
-        "the reported cost is the data cost only, not what the update minimizes",
-        lines="cost",
-        affects="reported cost",
-    ),
-    Row(
-        "cost-penalty-in-loop", "mistake", "cost", _cost_looped,
-        _of_cost("{cost} adds the penalty inside the loop over the examples: once per example"),
-        lambda f: f"penalty = len(data) × {_per_example_text(f.cost)}",
-        lambda f: (
-            "move the penalty line out of the loop (dedent it) so it is added once, as "
-            f"{_right_penalty(f)} with n the training-set size"
-        ),
-        "on the 10,000 test images the penalty is added 10,000 times: the reported cost is "
-        "dominated by it and grows with the data set's size",
-        lines="cost-looped",
-        affects="reported cost",
-    ),
-    Row(
-        "cost-uses-evaluated-size", "mistake", "cost", _cost_over_evaluated,
-        _of_cost("{cost}'s penalty is divided by the size of the evaluated data, not by n"),
-        _evaluated_found,
-        _evaluated_fix,
-        _evaluated_consequence,
-        lines="cost",
-        affects="reported cost",
-    ),
-    Row(
-        "cost-fixed-scale", "mistake", "cost", _cost_fixed,
-        lambda f: f"{_name(f, 'cost')}'s penalty is divided by a fixed number, not by n",
-        _fixed_found,
-        lambda f: (
-            f"divide by n, the training-set size: {_right_penalty(f)} — if that number is your "
-            "mini-batch size, this is the λ/m mistake"
-        ),
-        lambda f: (
-            f"the penalty is n/{f.cost.scale:.4g} = {BOOK['n'] / f.cost.scale:,.0f}× too large "
-            f"for n = {BOOK['n']:,}"
-        ),
-        lines="cost",
-        affects="reported cost",
-    ),
-    Row(
-        "cost-penalty-scale", "mistake", "cost", _cost_scale_off,
-        lambda f: f"{_name(f, 'cost')}'s penalty has the wrong constant",
-        _scale_found,
-        lambda f: f"use {_right_penalty(f)}",
-        lambda f: (
-            f"the reported penalty is {f.cost.n_given / f.cost.scale:.3g}× the one the update "
-            "minimizes"
-        ),
-        lines="cost",
-        affects="reported cost",
-    ),
-    Row(
-        "cost-penalizes-biases", "mistake", "cost-biases", lambda f: f.cost.biases_penalized,
-        lambda f: f"{_name(f, 'cost')} includes the biases in the penalty",
-        "penalty changes when only the biases change",
-        "sum over the weights only",
-        "the reported penalty is not the one of the book's rule",
-        lines="cost",
-        affects="reported cost",
-    ),
 ]  # fmt: skip
+
+
+ROWS: list[Row] = UPDATE_ROWS + COST_ROWS
+"""Every row of the catalogue, in the order they are read."""
 
 
 def subjects_in_order() -> list[str]:
@@ -695,6 +382,6 @@ def subjects_in_order() -> list[str]:
     return list(dict.fromkeys(row.subject for row in ROWS))
 
 
-def mistakes_known() -> dict[str, Any]:
+def mistakes_known() -> dict[str, str]:
     """Every code of the catalogue, with its kind."""
     return {row.code: row.kind for row in ROWS}

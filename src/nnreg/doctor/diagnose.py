@@ -11,12 +11,14 @@ import textwrap
 import tokenize
 from dataclasses import replace
 
-from nnreg.doctor.catalogue import Facts, findings, penalty_symbols
+from nnreg.doctor.catalogue import findings
+from nnreg.doctor.cost_catalogue import penalty_symbols
 from nnreg.doctor.formulas import CORRECT, data_text, kinds_differ, rule_text
 from nnreg.doctor.measure import CostProbe, DataProbe, RegularizationProbe
 from nnreg.doctor.replay import Learner
 from nnreg.doctor.report import Diagnosis, Finding
 from nnreg.doctor.roles import ROLE_NAMES
+from nnreg.doctor.rows import Facts
 
 
 def diagnose_measurements(
