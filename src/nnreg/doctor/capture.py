@@ -180,15 +180,19 @@ class _Watcher:
 
     def record(self, frame, holder, parameters, before, returning: bool) -> None:
         """Record the innermost function on the stack (from ``frame`` out) that takes
-        examples and λ, and stop the script."""
-        chosen = None
-        while frame is not None and chosen is None:
+        examples — one taking λ by a known name first — and stop the script."""
+        found = []
+        while frame is not None:
             if frame in self.arguments:
-                chosen = _replayable(frame, self.arguments[frame], holder)
+                found.append(_replayable(frame, self.arguments[frame], holder))
             frame = frame.f_back
+        found = [call for call in found if call is not None]
+        # the innermost taking λ by a name the doctor knows; else the innermost taking
+        # examples (its λ is then found by what varying its arguments does)
+        chosen = next((call for call in found if call[-1]), found[0] if found else None)
         if chosen is None:
             return
-        function, name, arguments, takes_network, kind, owner = chosen
+        function, name, arguments, takes_network, kind, owner, _ = chosen
         if kind == "step" and not returning:
             return  # an update still running (weights done, biases next): seen at its return
         for parameter, values in zip(parameters, before):
@@ -213,9 +217,9 @@ def _copies(holder: Any, parameters: list) -> list[np.ndarray]:
 
 
 def _replayable(frame, arguments: dict[str, Any], holder: Any):
-    """(function, name, arguments, takes the network first, kind, its object) when the
-    function running in ``frame`` takes examples and λ (as an argument or an attribute of
-    its object); else None."""
+    """(function, name, arguments, takes the network first, kind, its object, whether it
+    takes λ by a name the doctor knows) when the function running in ``frame`` takes
+    examples; else None."""
     from nnreg.doctor.roles import bind
     from nnreg.doctor.units import unit_kind
 
@@ -235,14 +239,13 @@ def _replayable(frame, arguments: dict[str, Any], holder: Any):
         return None
     takes_network = owner is None and names and first is holder
     skip = 1 if takes_network else 0
-    if not bind(function, owner, skip).has("lmbda"):
-        return None
     kind = unit_kind(function, owner, skip)
     if kind is None:
         return None
+    named_lambda = bind(function, owner, skip).has("lmbda")
     if takes_network:
         arguments = {k: v for k, v in arguments.items() if k != names[0]}
-    return function, code.co_name, arguments, bool(takes_network), kind, owner
+    return function, code.co_name, arguments, bool(takes_network), kind, owner, named_lambda
 
 
 def _parameters(owner: Any) -> list:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from nnreg.doctor.importing import import_file
 from nnreg.doctor.inside import find_cost, find_hook
 from nnreg.doctor.layouts import layouts_to_try
 from nnreg.doctor.parameters import Candidate, Parameter, candidates, layer_io, parameters_among
-from nnreg.doctor.replay import PROBE_SIZES, DoctorError, Learner, Unit, quietly
+from nnreg.doctor.replay import PROBE_SIZES, DoctorError, Learner, Unit, quietly, run_update
 from nnreg.doctor.roles import bind, role_of, signature_parameters
 from nnreg.doctor.units import (
     EPOCH_TRIAL,
@@ -124,20 +125,43 @@ def _candidates_for(network: Any, module: Any, update_name: str | None) -> list[
 
 def _tried(candidate, network, name, path, line_label, recorded, problems) -> Learner | None:
     """The learner replaying ``candidate`` in the first layout in which one trial update
-    runs and changes a chain of weight matrices; None (and why in ``problems``) if none."""
+    runs and changes a chain of weight matrices; None (and why in ``problems``) if none.
+    λ is the argument (or attribute) whose name says so, else the one argument whose value
+    changes the step when it changes."""
     method = candidate.network is None and not isinstance(network, type(inspect))
     owner = network if method else None
     binding = bind(candidate.function, owner, candidate.skip)
     binding.attributes.update(_momentum_attribute(owner))
+    shown = f"{name}.{candidate.name}" if method else candidate.name
+    where = (candidate, network, name, path, line_label, recorded)
+    if binding.has("lmbda"):
+        return _with_n_found(_in_some_layout(*where, problems, binding), candidate)
+    unnamed = _unnamed_numbers(candidate, binding)
+    for argument in unnamed:
+        # the others, perhaps n (a divisor): a training-set size rather than 0
+        fixed = {k: (TRIAL["n"] if k in unnamed else v) for k, v in binding.fixed.items()}
+        fixed.pop(argument, None)
+        guess = replace(binding, arguments={**binding.arguments, "lmbda": argument}, fixed=fixed)
+        learner = _in_some_layout(*where, [], guess)
+        if learner is not None and _varies_the_step(learner, "lmbda"):
+            learner.notes.append(
+                f"λ is {shown}'s argument {argument}: the name is not one the doctor knows, "
+                "but changing it changes the penalty"
+            )
+            return _with_n_found(learner, candidate)
+    arguments = ", ".join(p.name for p in signature_parameters(candidate.function))
+    problems.append(
+        f"{shown}({arguments}) takes no λ, as an argument or an attribute such as self.lmbda, "
+        "so the doctor cannot vary it"
+    )
+    return None
+
+
+def _in_some_layout(candidate, network, name, path, line_label, recorded, problems, binding):
+    method = candidate.network is None and not isinstance(network, type(inspect))
+    owner = network if method else None
     known = parameters_of(network)
     shown = f"{name}.{candidate.name}" if method else candidate.name
-    if not binding.has("lmbda"):
-        arguments = ", ".join(p.name for p in signature_parameters(candidate.function))
-        problems.append(
-            f"{shown}({arguments}) takes no λ, as an argument or an attribute such as "
-            "self.lmbda, so the doctor cannot vary it"
-        )
-        return None
     orientation = known[0].rows_are_outputs if known else None
     layouts = [None] if recorded else layouts_to_try(orientation, binding.has("x"))
     for layout in layouts:
@@ -157,6 +181,58 @@ def _tried(candidate, network, name, path, line_label, recorded, problems) -> Le
                 return learner
             problems.append(f"{shown}: {problem}")
     return None
+
+
+def _unnamed_numbers(candidate: UnitCandidate, binding) -> list[str]:
+    """Arguments no role claims that take a number: required ones (given 0), or ones whose
+    default is a number."""
+    found = []
+    for parameter in signature_parameters(candidate.function)[candidate.skip :]:
+        if parameter.name in binding.arguments.values() or role_of(parameter.name):
+            continue
+        default = parameter.default
+        number = isinstance(default, (int, float)) and not isinstance(default, bool)
+        if parameter.name in binding.fixed or number:
+            found.append(parameter.name)
+    return found
+
+
+def _varies_the_step(learner: Learner, role: str) -> bool:
+    """Whether the update changes when λ is 0 instead (``role`` "lmbda"), or when n is
+    doubled ("n")."""
+    setting = EPOCH_TRIAL if learner.unit.kind == "epoch" else TRIAL
+    other = dict(setting, lmbda=0.0) if role == "lmbda" else dict(setting, n=2 * setting["n"])
+    try:
+        _, one = run_update(learner, setting, None)
+        _, two = run_update(learner, other, None)
+    except DoctorError:
+        return False
+    return any(not np.array_equal(a, b) for a, b in zip(one, two))
+
+
+def _with_n_found(learner: Learner | None, candidate: UnitCandidate) -> Learner | None:
+    """For a step that takes no argument named like n: the one unnamed number whose change
+    changes the penalty is n (``total_examples``); none when the code uses no n."""
+    if learner is None or learner.unit.kind != "step" or learner.unit.binding.has("n"):
+        return learner
+    binding = learner.unit.binding
+    for argument in _unnamed_numbers(candidate, binding):
+        if argument == binding.arguments.get("lmbda"):
+            continue
+        fixed = {k: v for k, v in binding.fixed.items() if k != argument}
+        arguments = {**binding.arguments, "n": argument}
+        learner.unit.binding = replace(binding, arguments=arguments, fixed=fixed)
+        if _varies_the_step(learner, "n"):
+            learner.notes = [note for note in _notes(learner) if "takes no n" not in note] + [
+                note for note in learner.notes if note.startswith("λ is")
+            ]
+            learner.notes.append(
+                f"n is {learner.unit.name}'s argument {argument}: the name is not one the "
+                "doctor knows, but changing it changes the penalty"
+            )
+            return learner
+        learner.unit.binding = binding
+    return learner
 
 
 def _recorded_examples(binding, recorded: dict[str, Any]) -> Any:
