@@ -85,7 +85,9 @@ def _dask(jobs: int, scheduler: str | None, stop: StopFlag | None):
         pending, stopped_at = set(futures), None
         while pending:
             with contextlib.suppress(TimeoutError):
-                done, pending = wait(pending, timeout=1, return_when="FIRST_COMPLETED")
+                # short waits: a stop signal handed to one of Dask's threads is only acted on
+                # when this (the main) thread next runs Python, and cells must not finish first
+                done, pending = wait(pending, timeout=0.1, return_when="FIRST_COMPLETED")
                 yield from (_dask_outcome(f, futures[f][1]) for f in done)
             if stop is not None and stop.requested and pending:
                 stopped_at = stopped_at or time.monotonic()
