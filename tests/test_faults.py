@@ -248,7 +248,7 @@ ROWS = [
         lambda t, g: idx_file(t, b"def f():\n    pass\n", "learner.py"),
         lambda p: ["doctor", str(p)],
         2,
-        "found no class",
+        "found no network and no update",
     ),
     (
         "doctor-short-signature",
@@ -261,7 +261,7 @@ ROWS = [
         ),
         lambda p: ["doctor", str(p)],
         2,
-        "needs \\(mini_batch, eta, lmbda, n\\)",
+        "update_mini_batch\\(mini_batch, eta\\) takes no λ",
     ),
     # -- faults while training ---------------------------------------------------------------
     # -- list options with an empty item (never a silently dropped layer or λ) ---------------

@@ -20,6 +20,7 @@ updates it, and the gradient computation inside that call.
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -35,8 +36,10 @@ from nnreg.doctor.parameters import Candidate, Parameter, candidates, layer_io, 
 from nnreg.doctor.replay import PROBE_SIZES, DoctorError, Learner, Unit, quietly, run_update
 from nnreg.doctor.roles import bind, role_of, signature_parameters
 from nnreg.doctor.units import (
+    EPOCH_NAMES,
     EPOCH_TRIAL,
     TRIAL,
+    UPDATE_NAMES,
     UnitCandidate,
     function_units,
     ordered,
@@ -105,8 +108,20 @@ def learner_for(
                 return learner
         if attempt == 0 and not _run_training_once(network, module):
             break  # no training method set any state the updates could have missed
-    shown = "; ".join(dict.fromkeys(problems)) or "no method or function that takes a mini-batch"
+    shown = "; ".join(_likeliest(problems)) or "no method or function that takes a mini-batch"
     raise DoctorError(f"{name}: found no update the doctor can replay ({shown}). {PROTOCOL}")
+
+
+def _likeliest(problems: list[str]) -> list[str]:
+    """What went wrong with the calls most likely to be the update: those named like one
+    (``update_mini_batch``, ``SGD``), else the first two tried."""
+    distinct = list(dict.fromkeys(problems))
+    named = [
+        problem
+        for problem in distinct
+        if re.split(r"[.(:]", problem.split(".", 1)[-1])[0] in (*UPDATE_NAMES, *EPOCH_NAMES)
+    ]
+    return named or distinct[:2]
 
 
 def _candidates_for(network: Any, module: Any, update_name: str | None) -> list[UnitCandidate]:
