@@ -581,6 +581,42 @@ def plot(run_folders: tuple[Path, ...], out: Path | None) -> None:
         console.print(str(path))
 
 
+@main.group(short_help="MNIST in the files your own code reads (mnist.pkl.gz, mnist.npz).")
+def data() -> None:
+    """Data sets in the formats other code expects."""
+
+
+@data.command(short_help="Write MNIST as the book's mnist.pkl.gz or Keras's mnist.npz.")
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(["book", "keras"], case_sensitive=False),
+    required=True,
+    help="book: mnist.pkl.gz as the book's mnist_loader reads it (float32 pixels in [0, 1], "
+    "50,000/10,000/10,000); keras: mnist.npz as keras.datasets.mnist reads it (uint8).",
+)
+@click.option(
+    "--out",
+    type=Folder(),
+    default=Path("."),
+    show_default=True,
+    help="Folder to write the file into (e.g. the data/ your script reads from).",
+)
+@click.option("--data-dir", type=DATA_FOLDER, default=None, help="nnreg's data folder.")
+@click.option("--mirror", "mirrors", multiple=True, help="MNIST mirror URL (repeatable).")
+def export(file_format: str, out: Path, data_dir: str | None, mirrors: tuple[str, ...]) -> None:
+    """Write MNIST, from nnreg's checked IDX files (downloaded when missing), as the file
+    the book's code or Keras's code loads, so that your own script runs offline."""
+    from nnreg.datasets.export import export_mnist
+
+    try:
+        path = export_mnist(file_format.lower(), out, data_dir, list(mirrors) or None)
+    except (ValueError, OSError, download_error()) as error:
+        errors.print(f"[bold red]Error:[/] {escape(error_message(error))}", soft_wrap=True)
+        sys.exit(EXIT_USAGE)
+    console.print(str(path))
+
+
 @main.command(short_help="Classify your own pictures, .npy or IDX files with a trained run.")
 @click.argument("run_folder", type=click.Path(path_type=Path))
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
