@@ -9,6 +9,7 @@ a script that would train for 30 epochs is stopped at its first update.
 
 from __future__ import annotations
 
+import os
 import runpy
 import sys
 from collections.abc import Callable
@@ -77,8 +78,12 @@ def capture_update(path: Path, arguments: list[str], label: Callable = int) -> R
         if watcher.recorded is None:
             raise DoctorError(
                 f"{path.name} raised {describe(error, path, label)} before it called an "
-                "update: fix the error (run it with python as you usually do), then run the "
-                "doctor again"
+                "update: "
+                + (
+                    _data_file_hint(error, path)
+                    or "fix the error (run it with "
+                    "python as you usually do), then run the doctor again"
+                )
             ) from None
     finally:
         sys.settrace(None)
@@ -90,6 +95,27 @@ def capture_update(path: Path, arguments: list[str], label: Callable = int) -> R
             "changes the arrays it holds, such as update_mini_batch)"
         )
     return watcher.recorded
+
+
+EXPORTED = {"mnist.pkl.gz": "book", "mnist.npz": "keras"}
+"""Data files learners' scripts read that ``nnreg data export`` writes."""
+
+
+def _data_file_hint(error: Exception, path: Path) -> str | None:
+    """For a missing ``mnist.pkl.gz`` or ``mnist.npz``: the command that writes it where the
+    script looks for it."""
+    missing = getattr(error, "filename", None)
+    if not isinstance(error, FileNotFoundError) or not missing:
+        return None
+    name = Path(str(missing)).name
+    if name not in EXPORTED:
+        return None
+    folder = Path(os.path.normpath(path.parent / Path(str(missing)).parent))
+    return (
+        f"{name} is MNIST in {'the book' if EXPORTED[name] == 'book' else 'Keras'}'s format: "
+        f"write it with `nnreg data export --format {EXPORTED[name]} --out {folder}` (from "
+        "nnreg's checked MNIST files, downloaded once), then run the doctor again"
+    )
 
 
 def _script_runner(path: Path) -> Callable[[], None]:
