@@ -166,9 +166,13 @@ def test_notebook_findings_point_to_cell_and_line(tmp_path):
     )
     result = run_doctor(notebook)
     assert result.exit_code == 1, result.output
-    assert re.search(
-        r"cell 4, line 38 \| \(1 - eta \* \(lmbda / len\(mini_batch\)\)\)", result.output
+    # the statement is quoted whole, over its four lines, under the place of its first
+    quoted = re.search(
+        r"cell 4, lines 37–40 \| self\.weights = \[\n((?: +\|.*\n){3})", result.output
     )
+    assert quoted, result.output
+    assert "(1 - eta * (lmbda / len(mini_batch)))" in quoted.group(1)
+    assert quoted.group(1).splitlines()[-1].endswith("| ]")
 
 
 @pytest.mark.parametrize(

@@ -56,6 +56,9 @@ def check(path: Path, exit_code: int, report: dict) -> None:
     mistakes = {f["code"] for f in report["findings"] if f["kind"] == "mistake"}
     notes = {f["code"] for f in report["findings"] if f["kind"] == "note"}
     assert (mistakes, notes) == (expected["mistakes"], expected["notes"]), report
+    for finding in report["findings"]:  # every line to change names its file (or cell)
+        for place, _ in finding["lines"]:
+            assert re.fullmatch(r"(\w+\.py|cell \d+), lines? \d+(–\d+)?", place), place
 
 
 def test_the_gallery_has_every_shape_with_a_correct_twin():
@@ -92,7 +95,9 @@ def test_each_shape_is_diagnosed_right_by_running_it(path):
 def test_findings_point_to_the_file_that_holds_the_line():
     _, report, _ = diagnosis(SHAPES / "pkg_free_functions" / "main.py")
     places = [place for finding in report["findings"] for place, _ in finding["lines"]]
-    assert places and all(re.fullmatch(r"training\.py, line \d+", place) for place in places)
+    assert places and all(re.fullmatch(r"training\.py, lines? \d+(–\d+)?", p) for p in places)
+    quoted = [text for finding in report["findings"] for _, text in finding["lines"]]
+    assert any(t.startswith("network.weights = [") and t.endswith("]") for t in quoted), quoted
 
 
 def test_a_notebook_as_a_learner_leaves_it_is_diagnosed_and_its_broken_cells_named():

@@ -30,6 +30,7 @@ from nnreg.doctor.isolation import diagnose_in_child
 from nnreg.doctor.measure import probe_cost, probe_data_step, probe_regularization
 from nnreg.doctor.replay import DoctorError, Learner
 from nnreg.doctor.report import Diagnosis, Finding, render
+from nnreg.doctor.setting import example_count, recorded_setting, role_values
 
 REGULARIZERS = ("l2", "l1", "elastic-net", "none")
 DEFAULT_TIMEOUT = 60.0
@@ -107,6 +108,14 @@ def diagnose_running(
         recorded=call.arguments,
         unit=(call.function, call.kind, call.takes_network),
     )
+    binding = learner.unit.binding
+    learner.setting = recorded_setting(
+        learner.unit.kind,
+        learner.unit.full_batch,
+        role_values(binding, call.arguments, call.attributes),
+        example_count(binding, call.arguments),
+        call.outer,
+    )
     return _diagnose_learner(learner, regularizer)
 
 
@@ -133,15 +142,23 @@ def _diagnose_learner(learner: Learner, regularizer: str | None) -> Diagnosis:
     return _in_their_terms(diagnosis, learner)
 
 
-def _place(learner: Learner, line: int) -> str | int:
-    """Where a line is, as the learner finds it: ``line 7`` of the file given (``cell 3,
-    line 7`` in a notebook), or ``training.py, line 7`` in another file of theirs."""
-    file = getattr(line, "file", "")
+def _place(learner: Learner, line: int) -> str:
+    """Where a statement is, as the learner finds it: ``train.py, line 7`` (``lines 7–9``
+    for one over several lines), or ``cell 3, line 7`` in the notebook given."""
+    first, last = int(line), getattr(line, "last", int(line))
+    file = getattr(line, "file", "") or str(learner.source)
     try:
-        elsewhere = file and Path(file).resolve() != Path(learner.source).resolve()
+        given = Path(file).resolve() == Path(learner.source).resolve()
     except (OSError, ValueError):
-        elsewhere = False
-    return f"{Path(file).name}, line {int(line)}" if elsewhere else learner.line_label(int(line))
+        given = False
+    if given and Path(file).suffix == ".ipynb":
+        start, end = str(learner.line_label(first)), str(learner.line_label(last))
+        cell, _, number = start.rpartition("line ")
+        if last == first or not end.startswith(cell):
+            return start
+        return f"{cell}lines {number}–{end.rpartition('line ')[2]}"
+    lines = f"line {first}" if last == first else f"lines {first}–{last}"
+    return f"{Path(file).name}, {lines}"
 
 
 def _check(regularizer: str | None) -> None:

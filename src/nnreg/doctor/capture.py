@@ -13,7 +13,7 @@ import os
 import runpy
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from nnreg.doctor.importing import describe
 from nnreg.doctor.notebooks import NotebookError, read_notebook
 from nnreg.doctor.parameters import find_parameters
 from nnreg.doctor.replay import DoctorError
+from nnreg.doctor.setting import outer_values, usable
 
 
 @dataclass
@@ -42,6 +43,11 @@ class RecordedCall:
     takes_network: bool = False
     kind: str = "step"
     """"step" when one call of ``function`` was the update, "epoch" for a training loop."""
+    attributes: dict[str, Any] = field(default_factory=dict)
+    """The numbers its object held at the call (``self.lmbda``), before any replay."""
+    outer: list[dict[str, float]] = field(default_factory=list)
+    """What the enclosing training loops (innermost first) were given: η, λ, n, the
+    mini-batch size, the number of training examples (see :mod:`~nnreg.doctor.setting`)."""
 
     @property
     def instance(self) -> Any:
@@ -225,9 +231,29 @@ class _Watcher:
             parameter.set(holder, values.astype(np.asarray(parameter.get(holder)).dtype))
         kind = kind if returning else "epoch"
         network = owner if owner is not None else (holder if takes_network else None)
-        self.recorded = RecordedCall(network, function, name, arguments, takes_network, kind)
+        outer = [_told(call) for call in found[found.index(chosen) + 1 :]]
+        self.recorded = RecordedCall(
+            network, function, name, arguments, takes_network, kind, _numbers(owner), outer
+        )
         sys.settrace(None)
         raise _Captured
+
+
+def _numbers(owner: Any) -> dict[str, Any]:
+    """The numbers an object holds as attributes (η, λ… set on ``self``), as they are now."""
+    try:
+        return {k: v for k, v in vars(owner).items() if usable(v)} if owner is not None else {}
+    except TypeError:
+        return {}
+
+
+def _told(call: tuple) -> dict[str, float]:
+    """What an enclosing call (of :func:`_replayable`) was given: η, λ, n, data size."""
+    from nnreg.doctor.roles import bind
+
+    function, _, arguments, takes_network, _, owner, _ = call
+    binding = bind(function, owner, 1 if takes_network else 0)
+    return outer_values(binding, arguments, _numbers(owner))
 
 
 def _size(value: Any) -> int:

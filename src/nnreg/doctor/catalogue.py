@@ -16,11 +16,10 @@ from collections.abc import Callable
 
 from nnreg.doctor.cost_catalogue import COST_ROWS
 from nnreg.doctor.formulas import (
-    BOOK,
     CORRECT,
-    SETTING,
     book_value,
     coefficient_text,
+    count,
     decay_text,
     layer_step_text,
 )
@@ -55,20 +54,27 @@ def _unexpected(f: Facts) -> bool:
 
 
 def _growth(f: Facts) -> str:
-    growth = math.exp(abs(f.step) * BOOK["n"] / BOOK["m"])
+    digits = abs(f.step) * f.setting["n"] / f.setting["m"] / math.log(10)
+    growth = f"×{10**digits:.3g}" if digits < 6 else f"10^{digits:.0f}"
     return (
-        f"weights grow by about ×{growth:.3g} per epoch instead of shrinking ({SETTING}); the "
-        "cost diverges"
+        f"weights grow by about {growth} per epoch instead of shrinking "
+        f"({f.setting_text}); the cost diverges"
     )
 
 
 def _over_m(f: Facts) -> str:
-    steps = BOOK["n"] / BOOK["m"]
-    epoch = f"10^{steps * math.log10(1 - f.step):.0f}" if f.step < 1 else "0 or less"
+    steps = f.setting["n"] / f.setting["m"]
+    digits = steps * math.log10(1 - f.step) if f.step < 1 else -math.inf
+    if digits == -math.inf:
+        epoch = "0 or less — they are wiped out at every step"
+    elif digits < -3:
+        epoch = f"10^{digits:.0f} — they decay to nothing, which is why accuracy sits near 10%"
+    else:
+        epoch = f"{10**digits:.3g} — far more regularization than the λ you chose"
     return (
-        f"λ is divided by m = {BOOK['m']} instead of n = {BOOK['n']:,}: the weights shrink "
-        f"about {f.times:,.0f}× faster per step than intended ({SETTING}); one epoch multiplies "
-        f"them by {epoch} — they decay to nothing, which is why accuracy sits near 10%"
+        f"λ is divided by m = {count(f.setting['m'])} instead of n = {count(f.setting['n'])}: "
+        f"the weights shrink about {f.times:,.0f}× faster per step than intended "
+        f"({f.setting_text}); one epoch multiplies them by {epoch}"
     )
 
 
@@ -103,8 +109,8 @@ def _bias_consequence(f: Facts) -> str:
     b = f.probe.bias_scalings
     per_epoch = ""
     if "a" in b:
-        factor = math.exp(-book_value(b["a"]) * BOOK["n"] / BOOK["m"])
-        per_epoch = f" (×{factor:.2f} per epoch, {SETTING})"
+        factor = math.exp(-book_value(b["a"], f.setting) * f.setting["n"] / f.setting["m"])
+        per_epoch = f" (×{factor:.2f} per epoch, {f.setting_text})"
     return (
         f"the biases are pulled toward zero{per_epoch}; they set each unit's threshold and do "
         "not cause overfitting, so decaying them only costs accuracy"
@@ -226,8 +232,8 @@ UPDATE_ROWS: list[Row] = [
         lambda f: f"{f.found}; correct: {f.right}",
         _half_fix,
         lambda f: (
-            f"λ acts as {BOOK['lmbda'] / 2:g} instead of {BOOK['lmbda']:g} ({SETTING}): half "
-            "the regularization you asked for"
+            f"λ acts as {f.setting['lmbda'] / 2:g} instead of {f.setting['lmbda']:g} "
+            f"({f.setting_text}): half the regularization you asked for"
         ),
     ),
     Row(
@@ -238,8 +244,9 @@ UPDATE_ROWS: list[Row] = [
         "move the penalty line out of the loop over the mini-batch (dedent it), so it is applied "
         "once per update",
         lambda f: (
-            f"the penalty acts {BOOK['m']}× as strongly as intended ({SETTING}: λ acts as "
-            f"{BOOK['m'] * BOOK['lmbda']:g}), and changes with the mini-batch size"
+            f"the penalty acts {count(f.setting['m'])}× as strongly as intended "
+            f"({f.setting_text}: λ acts as {f.setting['m'] * f.setting['lmbda']:g}), and "
+            "changes with the mini-batch size"
         ),
         lines="looped",
     ),
@@ -251,7 +258,10 @@ UPDATE_ROWS: list[Row] = [
             "keep one of the two: either add (λ/n)·w to the gradient or multiply by (1 − ηλ/n), "
             f"not both; the step must be {f.right}"
         ),
-        lambda f: f"the effective λ is doubled ({SETTING}: λ acts as {2 * BOOK['lmbda']:g})",
+        lambda f: (
+            f"the effective λ is doubled ({f.setting_text}: λ acts as "
+            f"{2 * f.setting['lmbda']:g})"
+        ),
     ),
     Row(
         "no-eta", "mistake", "term", lambda f: f.scaling.is_(0, 1, -1, 0),
@@ -259,8 +269,8 @@ UPDATE_ROWS: list[Row] = [
         lambda f: f.found,
         lambda f: f"multiply the penalty's step by η: {f.right}",
         lambda f: (
-            f"the penalty acts {f.times:.3g}× as strongly as intended ({SETTING}: 1/η = "
-            f"{1 / BOOK['eta']:g}), and changing η no longer changes it"
+            f"the penalty acts {f.times:.3g}× as strongly as intended ({f.setting_text}: 1/η = "
+            f"{1 / f.setting['eta']:g}), and changing η no longer changes it"
         ),
     ),
     Row(
@@ -272,7 +282,7 @@ UPDATE_ROWS: list[Row] = [
             f"the sum by m — the step must be {f.right}"
         ),
         lambda f: (
-            f"the penalty is {1 / f.times:,.0f}× weaker than intended ({SETTING}): "
+            f"the penalty is {1 / f.times:,.0f}× weaker than intended ({f.setting_text}): "
             "regularization has almost no effect"
         ),
     ),
@@ -282,7 +292,7 @@ UPDATE_ROWS: list[Row] = [
         lambda f: f.found,
         lambda f: f"divide by n: {f.right}",
         lambda f: (
-            f"the step is {f.times:,.0f}× the intended one ({SETTING}): ηλ = {f.step:g} per "
+            f"the step is {f.times:,.0f}× the intended one ({f.setting_text}): ηλ = {f.step:g} per "
             "step, so weights shrink to nothing or flip sign every step"
         ),
     ),
@@ -291,7 +301,7 @@ UPDATE_ROWS: list[Row] = [
         "The penalty step scales in an unexpected way",
         lambda f: f.found,
         lambda f: f"the step should be {f.right}",
-        lambda f: f"{f.times:.3g}× the intended step ({SETTING})",
+        lambda f: f"{f.times:.3g}× the intended step ({f.setting_text})",
     ),
     # -- L1's step near zero, and no penalty at all -----------------------------------------
     Row(
@@ -344,8 +354,10 @@ UPDATE_ROWS: list[Row] = [
         "The data gradient is summed over the mini-batch, not averaged",
         "w ← w − η·Σ∇C_x",
         "divide the summed gradient by m = len(mini_batch): w ← w − (η/m)·Σ∇C_x",
-        f"steps are m× too large ({SETTING}: like η = {BOOK['eta'] * BOOK['m']:g}); training "
-        "is unstable or diverges",
+        lambda f: (
+            f"steps are m× too large ({f.setting_text}: like η = "
+            f"{f.setting['eta'] * f.setting['m']:g}); training is unstable or diverges"
+        ),
         lines="data",
     ),
     Row(
@@ -355,8 +367,10 @@ UPDATE_ROWS: list[Row] = [
         "w ← w − (η/m²)·Σ∇C_x",
         "divide by m once: if your gradient method already returns the mean, do not divide it "
         "again",
-        f"steps are m× too small ({SETTING}: like η = {BOOK['eta'] / BOOK['m']:g}); training "
-        "crawls",
+        lambda f: (
+            f"steps are m× too small ({f.setting_text}: like η = "
+            f"{f.setting['eta'] / f.setting['m']:g}); training crawls"
+        ),
         lines="data",
     ),
     Row(
@@ -365,8 +379,8 @@ UPDATE_ROWS: list[Row] = [
         _data_scale_found,
         "w ← w − (η/m)·Σ∇C_x: the data step is η times the *mean* gradient",
         lambda f: (
-            f"the learning rate applied is {f.ratio:.4g}× the one you set ({SETTING}: "
-            f"η = {BOOK['eta']:g} acts as {BOOK['eta'] * f.ratio:.4g})"
+            f"the learning rate applied is {f.ratio:.4g}× the one you set ({f.setting_text}: "
+            f"η = {f.setting['eta']:g} acts as {f.setting['eta'] * f.ratio:.4g})"
         ),
         lines="data",
     ),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from nnreg.doctor.formulas import BOOK, CORRECT_PENALTY, number
+from nnreg.doctor.formulas import CORRECT_PENALTY, SETTING, count, number
 from nnreg.doctor.measure import COST_EXAMPLES, CostProbe
 from nnreg.doctor.rows import Facts, Row, name_of
 
@@ -83,6 +83,11 @@ def _evaluated_fix(f: Facts) -> str:
     return f"divide by n, the training-set size, whatever data is evaluated: {right}{also}"
 
 
+def times(ratio: float) -> str:
+    """``5,000`` or ``0.25``."""
+    return f"{ratio:,.0f}" if ratio >= 10 else f"{ratio:.3g}"
+
+
 def _evaluated_consequence(f: Facts) -> str:
     constant = f.cost.scale / COST_EXAMPLES
     small = (
@@ -90,9 +95,14 @@ def _evaluated_consequence(f: Facts) -> str:
         if math.isclose(constant, 1, rel_tol=1e-3)
         else f", and here it is also {constant:g}× too small"
     )
+    n = f.setting["n"]
+    on = (
+        f"on the 10,000 test images the penalty is {round(n) // 10_000}× too large (n = 50,000)"
+        if f.setting_text == SETTING
+        else f"on evaluation data of k examples the penalty is n/k× too large (n = {count(n)})"
+    )
     return (
-        f"on the 10,000 test images the penalty is {BOOK['n'] // 10_000}× too large "
-        f"(n = {BOOK['n']:,}): the test 'regularized cost' can grow while the network improves. "
+        f"{on}: the test 'regularized cost' can grow while the network improves. "
         "The book's own network2.py has this formula (total_cost divides by len(data)); "
         "training is not affected, only the cost reported for the validation and test data" + small
     )
@@ -202,8 +212,8 @@ COST_ROWS: list[Row] = [
             "mini-batch size, this is the λ/m mistake"
         ),
         lambda f: (
-            f"the penalty is n/{f.cost.scale:.4g} = {BOOK['n'] / f.cost.scale:,.0f}× too large "
-            f"for n = {BOOK['n']:,}"
+            f"the penalty is n/{f.cost.scale:.4g} = {times(f.setting['n'] / f.cost.scale)}× "
+            f"too large {f.setting_text}"
         ),
         lines="cost",
         affects="reported cost",

@@ -19,6 +19,7 @@ from nnreg.doctor.replay import Learner
 from nnreg.doctor.report import Diagnosis, Finding
 from nnreg.doctor.roles import ROLE_NAMES
 from nnreg.doctor.rows import Facts
+from nnreg.doctor.setting import completed, setting_text
 
 
 def diagnose_measurements(
@@ -30,6 +31,9 @@ def diagnose_measurements(
 ) -> Diagnosis:
     regularizer = intended or intended_regularizer(probe, cost)
     facts = Facts(probe, data, cost, regularizer, _lines_to_quote(learner, probe), {})
+    if learner.setting:
+        facts.setting = completed(learner.setting)
+        facts.setting_text = setting_text(learner.setting)
     facts.names = {"gradients": learner.gradient_name, "cost": learner.cost_name or "the cost"}
     facts.full_batch = learner.unit.full_batch
     found = findings("gradients", facts)
@@ -154,36 +158,75 @@ def _lines_to_quote(learner: Learner, probe: RegularizationProbe) -> dict[str, l
 
 
 class LineNumber(int):
-    """A line number that knows its file (the learner's code may span several)."""
+    """A line number that knows its file (the learner's code may span several) and the last
+    line of its statement (``last``: the same line unless the statement goes on)."""
 
     file: str = ""
+    last: int = 0
 
-    def __new__(cls, number: int, file: str) -> LineNumber:
+    def __new__(cls, number: int, file: str, last: int | None = None) -> LineNumber:
         line = super().__new__(cls, number)
         line.file = file
+        line.last = number if last is None else last
         return line
 
 
 def lines_using(function, names: list[str]) -> list[tuple[int, str]]:
-    """The lines of ``function`` whose *code* uses one of ``names`` (never a docstring, a
-    string or a comment, nor the ``def`` line), as (line number, text); each number knows
-    its file."""
+    """The statements of ``function`` whose *code* uses one of ``names`` (never a docstring,
+    a string or a comment, nor the ``def`` line), as (line number, text): a statement over
+    several lines is quoted whole, its number knowing its last line; each number knows its
+    file."""
     try:
         source, start = inspect.getsourcelines(function)
         file = inspect.getsourcefile(function) or ""
     except (OSError, TypeError):
         return []
-    numbers = {
-        start + offset for offset in _code_lines_using(textwrap.dedent("".join(source)), names)
-    }
+    code = textwrap.dedent("".join(source))
+    offsets = _code_lines_using(code, names)
     definition = next(
         (i for i, line in enumerate(source) if line.lstrip().startswith(("def ", "async def "))), 0
     )
+    spans = _statement_spans(code)
+    quoted = {}
+    for offset in sorted(offsets - {definition}):
+        first, last = next(((a, b) for a, b in spans if a <= offset <= b), (offset, offset))
+        if first == definition:
+            first = last = offset  # a signature over several lines: only the line itself
+        quoted.setdefault(first, last)
     return [
-        (LineNumber(start + offset, file), line.rstrip())
-        for offset, line in enumerate(source)
-        if start + offset in numbers and offset != definition
+        (LineNumber(start + first, file, start + last), _statement_text(source[first : last + 1]))
+        for first, last in sorted(quoted.items())
     ]
+
+
+def _statement_spans(code: str) -> list[tuple[int, int]]:
+    """0-based (first, last) lines of each simple statement of ``code`` — and of each compound
+    statement's header (``for x, y in zip(a,`` … ``b):``) — innermost first."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return []
+    spans = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.stmt):
+            continue
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
+            end = body[0].lineno - 1  # a header: up to its body
+            decorators = getattr(node, "decorator_list", [])
+            first = min([node.lineno, *(d.lineno for d in decorators)])
+            spans.append((first - 1, max(first, end) - 1))
+        else:
+            spans.append((node.lineno - 1, (node.end_lineno or node.lineno) - 1))
+    return sorted(spans, key=lambda span: span[1] - span[0])
+
+
+def _statement_text(lines: list[str]) -> str:
+    """A statement's lines, the first stripped and the others keeping their indentation
+    relative to it."""
+    if len(lines) == 1:
+        return lines[0].rstrip()
+    return textwrap.dedent("".join(lines)).rstrip()
 
 
 def _code_lines_using(source: str, names: list[str]) -> set[int]:

@@ -61,12 +61,13 @@ def nice(value: float) -> str:
     return f"{value:.4g}"
 
 
-def book_value(s: Scaling) -> float:
-    """The coefficient in the book's setting (as measured, when it follows no power law)."""
+def book_value(s: Scaling, setting: dict[str, float] = BOOK) -> float:
+    """The coefficient in the book's setting, or in ``setting`` (as measured, when it
+    follows no power law)."""
     if not s.integer():
         return s.base
     exponents = {k: round(v) for k, v in s.exponents.items()}
-    return s.factor * math.prod(BOOK[k] ** e for k, e in exponents.items())
+    return s.factor * math.prod(setting[k] ** e for k, e in exponents.items())
 
 
 def rule_text(probe: RegularizationProbe, data: DataProbe | None) -> str:
@@ -122,6 +123,11 @@ def layer_step_text(a: float, b: float) -> str:
     if abs(b) > 1e-6:
         parts.append(f"w ← w − {nice(b)}·(ηλ/n)·sgn(w)".replace(" 1·(ηλ/n)", " (ηλ/n)"))
     return " and ".join(parts) or "no penalty"
+
+
+def count(value: float) -> str:
+    """A number of examples (n, m): ``50,000``."""
+    return f"{round(value):,}" if value == round(value) else f"{value:g}"
 
 
 def number(value: float) -> str:

@@ -173,6 +173,8 @@ class Learner:
     """Controlled values waiting to be put into arrays the unit is about to make."""
     recorded_batch: Any = None
     """A real mini-batch (``--run``): batches are cut from it, in its own layout."""
+    setting: dict[str, float] | None = None
+    """The script's own η, λ, n, m as far as found (``--run``); None: the book's."""
 
     @property
     def instance(self) -> Any:

@@ -16,7 +16,7 @@ class Finding:
     found: str
     fix: str = ""
     consequence: str = ""
-    lines: list[tuple[int, str]] = field(default_factory=list)
+    lines: list[tuple[int | str, str]] = field(default_factory=list)
     affects: str = "training"
     """What a mistake changes: ``training`` (the update) or ``reported cost`` (only the cost
     the learner prints; training is not affected)."""
@@ -60,7 +60,10 @@ def render(diagnosis: Diagnosis) -> str:
         lines += ["", f"[{label}] {finding.title}", f"  found:       {finding.found}"]
         if finding.lines:
             lines.append("  line(s) to change:")
-            lines += [f"    {number:>4} | {text.strip()}" for number, text in finding.lines]
+            for place, text in finding.lines:
+                first, *rest = text.strip().splitlines() or [""]
+                lines.append(f"    {place} | {first}")
+                lines += [f"    {' ' * len(str(place))} | {more}" for more in rest]
         if finding.fix:
             lines.append(f"  fix:         {finding.fix}")
         if finding.consequence:

@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from nnreg.doctor.formulas import BOOK, book_value, coefficient_text
+from nnreg.doctor.formulas import BOOK, SETTING, book_value, coefficient_text
 from nnreg.doctor.measure import CostProbe, DataProbe, RegularizationProbe, Scaling
 from nnreg.doctor.report import Finding
 
@@ -34,6 +34,10 @@ class Facts:
     residual: float = 0.0
     full_batch: bool = False
     """Every step of the learner's training uses all its data: the data given is n."""
+    setting: dict[str, float] = field(default_factory=lambda: dict(BOOK))
+    """η, λ, n, m to put numbers on consequences: the book's, or the script's own (--run)."""
+    setting_text: str = SETTING
+    """``for the book's η = 0.5, …`` or ``for your η = …``."""
 
     # -- a term of the penalty step ---------------------------------------------------------
     @property
@@ -46,11 +50,12 @@ class Facts:
 
     @property
     def step(self) -> float:
-        return book_value(self.scaling)
+        return book_value(self.scaling, self.setting)
 
     @property
     def times(self) -> float:
-        return abs(self.step) / (BOOK["eta"] * BOOK["lmbda"] / BOOK["n"])
+        s = self.setting
+        return abs(self.step) / (s["eta"] * s["lmbda"] / s["n"])
 
     def scales(self, eta: int, lmbda: int, n: int, m: int, factor: float, tolerance=1e-3):
         s = self.scaling
