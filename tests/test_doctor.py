@@ -72,7 +72,7 @@ FINDINGS = {
         "move the penalty line out of the loop",
         "λ acts as 50",
     ),
-    "penalty-over-n-and-m": ("vec_penalty_over_n_and_m", "ηλ/n·m·w", "averaged", "10× weaker"),
+    "penalty-over-n-and-m": ("vec_penalty_over_n_and_m", "ηλ/(n·m)·w", "averaged", "10× weaker"),
     "lambda-not-divided": (
         "loop_lambda_not_divided",
         "ηλ·w",
@@ -346,3 +346,22 @@ def test_an_adapter_function_builds_a_network_the_doctor_cannot_build_itself(tmp
     result = run_doctor(f"{adapter}:make_network", "--json")
     assert result.exit_code == 1
     assert {f["code"] for f in json.loads(result.output)["findings"]} == {"lambda-over-m"}
+
+
+def test_a_layer_too_small_to_tell_its_rule_apart_is_not_compared_with_the_others():
+    import numpy as np
+
+    from nnreg.doctor.measure import fit_step
+
+    rng = np.random.default_rng(0)
+    big = rng.uniform(0.1, 1.0, (5, 4)) * rng.choice([-1.0, 1.0], (5, 4))
+    small = np.array([[0.5, -0.7, 1e-7]])  # two weights far enough from zero to fit on
+    decayed = fit_step([big], [big * (1 - 0.01)])  # w ← (1 − 0.01)·w on 20 weights
+    assert decayed.determined and decayed.a == pytest.approx(0.01)
+    # two weights moved alike by a shift: a·w + b·sgn(w) fits any two numbers
+    shifted = fit_step([small], [small - 0.003])
+    assert not shifted.determined
+    wider = np.array([[0.5, -0.7, 0.9]])  # with a third, only the shift fits
+    assert fit_step([wider], [wider - 0.003]).determined
+    untouched = fit_step([small], [small.copy()])  # no step at all is plain on any layer
+    assert untouched.determined and not untouched.changes

@@ -192,6 +192,38 @@ def test_a_broken_notebook_cell_is_named_in_the_message(cell, message, tmp_path)
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        (
+            "from scipy.misc import imread",
+            "`scipy.misc.imread` no longer exists in scipy {scipy} (imageio.v3.imread replaced it)",
+        ),
+        (
+            "from sklearn.cross_validation import train_test_split",
+            "`sklearn.cross_validation` no longer exists in scikit-learn {sklearn} "
+            "(sklearn.model_selection replaced it)",
+        ),
+        ("from numpy import no_such_function", "`numpy.no_such_function` does not exist in numpy"),
+        ("from reg_utils import load_2D_dataset", "`reg_utils` cannot be imported: it is not"),
+        ("from google.colab import drive", "`google.colab` cannot be imported here: it exists "),
+    ],
+)
+def test_a_failing_import_is_named_with_what_it_means_and_the_rest_is_used(line, message, tmp_path):
+    import scipy
+    import sklearn
+
+    notebook = tmp_path / "left.ipynb"
+    source = (GALLERY / "shape_notebook.ipynb").read_text()
+    cells = json.loads(source)
+    cells["cells"].insert(1, {"cell_type": "code", "source": line, "metadata": {}, "outputs": []})
+    notebook.write_text(json.dumps(cells))
+    result = run_doctor(notebook)
+    assert result.exit_code == 0, result.output  # the network was still found and diagnosed
+    wanted = message.format(scipy=scipy.__version__, sklearn=sklearn.__version__)
+    assert "cell 2, line 1: " + wanted in result.output.replace("\n", " "), result.output
+
+
 def test_a_notebook_runs_its_definitions_not_its_magics_shell_lines_or_training():
     notebook = read_notebook(GALLERY / "shape_notebook.ipynb")
     assert "!pip" not in notebook.text and "%matplotlib" not in notebook.text

@@ -37,6 +37,8 @@ def expectation(path: Path) -> dict:
     expected["exit"] = int(expected["exit"])
     for key in ("mistakes", "notes"):
         expected[key] = set(expected[key].split(",")) if key in expected else set()
+    noted = re.search(r"^noted: ([^\n]*)", text, flags=re.MULTILINE)
+    expected["noted"] = noted.group(1).split("; ") if noted else []
     return expected
 
 
@@ -56,6 +58,11 @@ def check(path: Path, exit_code: int, report: dict) -> None:
     mistakes = {f["code"] for f in report["findings"] if f["kind"] == "mistake"}
     notes = {f["code"] for f in report["findings"] if f["kind"] == "note"}
     assert (mistakes, notes) == (expected["mistakes"], expected["notes"]), report
+    for place in expected["noted"]:  # each failing cell of a notebook is named in the notes
+        assert any(f"{place}:" in note or f"{place}," in note for note in report["notes"]), (
+            place,
+            report["notes"],
+        )
     for finding in report["findings"]:  # every line to change names its file (or cell)
         for place, _ in finding["lines"]:
             assert re.fullmatch(r"(\w+\.py|cell \d+), lines? \d+(–\d+)?", place), place
@@ -65,7 +72,8 @@ def test_the_gallery_has_every_shape_with_a_correct_twin():
     stems = {path.stem for path in MODULES}
     for shape in ("rows_wh", "rows_named", "sgd_inline", "backward_update", "coursera",
                   "raschka", "momentum_state", "seed004", "seed003", "ctor_data",
-                  "notebook_rows", "logistic"):  # fmt: skip
+                  "notebook_rows", "notebook_coursera", "notebook_colab",
+                  "logistic"):  # fmt: skip
         assert f"{shape}_correct" in stems, shape
         assert any(s.startswith(shape) and s != f"{shape}_correct" for s in stems), shape
     assert (SHAPES / "pkg_free_functions_correct" / "main.py").is_file()

@@ -58,6 +58,9 @@ def find_factory(module, name: str, path: Path) -> tuple[Callable | None, str, s
     if not candidates_:
         if function_units(module):
             return None, path.stem, None
+        maker = _network_maker(module)
+        if maker is not None:  # `params = init_params(sizes)` and `sgd_step(params, …)`
+            return maker, maker.__name__, None
         raise DoctorError(
             f"{path}: found no network and no update the doctor can replay; {PROTOCOL}"
         )
@@ -87,6 +90,29 @@ def defined_in(cls: type, folder: Path) -> bool:
     return home.parent == folder.resolve() or (
         "site-packages" not in home.parts and root in home.parents
     )
+
+
+def _network_maker(module) -> Callable | None:
+    """A function of the learner's, named like one that makes the network
+    (``init_params``, ``initialize_parameters``…), whose result built on the probe's sizes
+    holds a chain of weights that a free function of theirs takes first to update."""
+    from nnreg.doctor.inside import MAKES_NETWORK
+    from nnreg.doctor.units import learners_function
+
+    for name, function in namespace(module).items():
+        if not (
+            inspect.isfunction(function)
+            and MAKES_NETWORK.search(name)
+            and learners_function(function, module)
+        ):
+            continue
+        try:
+            network = build(function, name, Path("."))[0]
+        except DoctorError:
+            continue
+        if parameters_of(network) and function_units(module, network):
+            return function
+    return None
 
 
 def _takes_a_network(module) -> bool:

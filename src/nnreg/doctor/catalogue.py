@@ -121,22 +121,28 @@ def _layers_found(f: Facts) -> str:
     setting = f.probe.setting
     step = setting["eta"] * setting["lmbda"] / setting["n"]
     return "; ".join(
-        f"layer {number}: {layer_step_text(fit.a / step, fit.b / step)}"
+        f"layer {number}: "
+        + (
+            layer_step_text(fit.a / step, fit.b / step, fit.c / step)
+            if fit.determined
+            else "too few weights to tell"
+        )
         for number, fit in enumerate(f.probe.layers, start=1)
     )
 
 
 def _layers_differ(f: Facts) -> bool:
-    layers = f.probe.layers
+    layers = [fit for fit in f.probe.layers if fit.determined]
     if len(layers) < 2 or any(fit.residual > 1e-3 for fit in layers):
         return False  # a step of no known form: judged as a whole (unrecognized-step)
     setting = f.probe.setting
     step = setting["eta"] * setting["lmbda"] / setting["n"]
-    steps = [(fit.a / step, fit.b / step) for fit in layers]
+    steps = [(fit.a / step, fit.b / step, fit.c / step if fit.c_known else None) for fit in layers]
     return not all(
         math.isclose(x, y, rel_tol=0.05, abs_tol=0.01)
-        for other in steps[1:]
-        for x, y in zip(steps[0], other)
+        for one, other in zip(steps, steps[1:])
+        for x, y in zip(one, other)
+        if x is not None and y is not None
     )
 
 

@@ -145,7 +145,10 @@ def _lines_to_quote(learner: Learner, probe: RegularizationProbe) -> dict[str, l
     eta = [learner.update_argument("eta") or "", *ROLE_NAMES["eta"]]
     update = lines_using(learner.update, lmbda)
     if probe.through_gradients and learner.hook is not None:
-        update = sorted(set(update + lines_using(learner.hook.real(), lmbda)))
+        inside = lines_using(learner.hook.real(), lmbda)
+        if inside:  # the penalty is in the gradient: not the lines that only pass λ to it
+            update = [line for line in update if not _only_passes(line[1], lmbda)]
+        update = sorted(set(update + inside))
     cost = lines_using(learner.cost, lmbda) if learner.cost is not None else []
     cost_loops = in_loop_lines(learner.cost) if learner.cost is not None else set()
     return {
@@ -155,6 +158,23 @@ def _lines_to_quote(learner: Learner, probe: RegularizationProbe) -> dict[str, l
         "cost": cost,
         "cost-loop": [line for line in cost if line[0] in cost_loops],
     }
+
+
+def _only_passes(statement: str, names: list[str]) -> bool:
+    """Whether a statement uses λ (any of ``names``) only as an argument passed on to a
+    call: ``grads = backward(X, Y, cache, lambd)``."""
+    try:
+        tree = ast.parse(textwrap.dedent(statement))
+    except SyntaxError:
+        return False
+    passed = {
+        id(argument)
+        for call in ast.walk(tree)
+        if isinstance(call, ast.Call)
+        for argument in [*call.args, *(k.value for k in call.keywords)]
+    }
+    uses = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in names]
+    return bool(uses) and all(id(n) in passed for n in uses)
 
 
 class LineNumber(int):

@@ -45,6 +45,8 @@ def coefficient_text(s: Scaling) -> str:
         for symbol, e in (("n", round(s.exponents["n"])), ("m", round(s.exponents["m"])))
         if e < 0
     )
+    if "·" in denominator:
+        denominator = f"({denominator})"  # ηλ/(n·m), not (ηλ/n)·m
     text = (numerator or "1") + (f"/{denominator}" if denominator else "")
     factor = nice(s.factor)
     if factor == "1":
@@ -115,13 +117,16 @@ def kinds_differ(data: DataProbe) -> bool:
     return len(ratios) == 2 and not math.isclose(ratios[0], ratios[1], rel_tol=1e-3)
 
 
-def layer_step_text(a: float, b: float) -> str:
+def layer_step_text(a: float, b: float, c: float = 0.0) -> str:
     """One layer's penalty step, in units of the correct ηλ/n."""
     parts = []
     if abs(a) > 1e-6:
         parts.append(f"w ← (1 − {nice(a)}·ηλ/n)·w".replace("(1 − 1·ηλ/n)", "(1 − ηλ/n)"))
     if abs(b) > 1e-6:
         parts.append(f"w ← w − {nice(b)}·(ηλ/n)·sgn(w)".replace(" 1·(ηλ/n)", " (ηλ/n)"))
+    if abs(c) > 1e-6:
+        text = f"w ← w − {nice(c)}·(ηλ/n)·mean(sgn(w))"
+        parts.append(text.replace(" 1·(ηλ/n)", " (ηλ/n)"))
     return " and ".join(parts) or "no penalty"
 
 

@@ -64,6 +64,20 @@ class StepFit:
     c: float
     residual: float
     crosses_zero: bool | None  # for an L1 shrink: do tiny weights end on the other side?
+    points: int = 0
+    """How many weights the fit was made on (those far enough from zero): a layer of two or
+    three cannot tell a decay from a sign step and a shift."""
+    c_known: bool = True
+    """False when the arrays' signs balance (mean(sgn(w)) = 0): a shift by c·mean(sgn(w))
+    is then zero, whatever c."""
+    terms: int = 0
+    """How many terms (a, b, shifts) the fit needed."""
+
+    @property
+    def determined(self) -> bool:
+        """Enough weights for the rule found to be the only one: more than one beyond the
+        terms it uses (a layer of three weights fits any a, b and shift exactly)."""
+        return self.points >= 6 or self.points > self.terms + 1
 
     @property
     def changes(self) -> bool:
@@ -96,7 +110,9 @@ def fit_step(before: list[np.ndarray], after: list[np.ndarray], steps: int = 1) 
     tiny = ~large
     if b > 10 * TINY and tiny.any():
         crosses = bool(np.mean(np.sign(new[tiny]) == -np.sign(w[tiny])) > 0.5)
-    return StepFit(a, b, c, residual, crosses)
+    known = bool(mean_signs[j] != 0)
+    terms = int(np.count_nonzero(solution))
+    return StepFit(a, b, c, residual, crosses, int(large.sum()), known, terms)
 
 
 def _simplest_fit(design: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, float]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,8 +127,8 @@ def run_statements(
                 notebook.skipped += 1  # uses data a statement not run would have loaded
                 continue
             failed.append(
-                f"{label(statement.lineno)}: {_shown(error)} — left out, as Jupyter leaves "
-                "a failing cell; the notebook's other definitions were used"
+                f"{label(statement.lineno)}: {_shown(error, statement)} — left out, as "
+                "Jupyter leaves a failing cell; the notebook's other definitions were used"
             )
     return failed
 
@@ -141,9 +142,73 @@ def _uses_what_was_not_run(error: Exception, statement: ast.stmt, notebook) -> b
     )
 
 
-def _shown(error: BaseException) -> str:
-    text = f"{type(error).__name__}: {error}"
+def _shown(error: BaseException, statement: ast.stmt | None = None) -> str:
+    text = _import_failure(error, statement) if isinstance(error, ImportError) else None
+    text = text or f"{type(error).__name__}: {error}"
     return text if len(text) <= 200 else text[:197] + "…"
+
+
+REPLACED = {
+    "scipy.misc.imread": "imageio.v3.imread",
+    "scipy.misc.imsave": "imageio.v3.imwrite",
+    "scipy.misc.imresize": "PIL's Image.resize",
+    "scipy.misc.toimage": "PIL's Image.fromarray",
+    "sklearn.cross_validation": "sklearn.model_selection",
+    "sklearn.grid_search": "sklearn.model_selection",
+    "sklearn.externals.joblib": "joblib",
+    "tensorflow.examples.tutorials.mnist": "tf.keras.datasets.mnist",
+}
+"""APIs learners' notebooks still import that their libraries have removed, and what
+replaced them."""
+
+
+ELSEWHERE = {
+    "google.colab": "it exists only in Google Colab",
+    "IPython": "it comes with Jupyter",
+}
+"""Modules a notebook imports that exist only where it was written."""
+
+
+def _import_failure(error: ImportError, statement: ast.stmt | None = None) -> str | None:
+    """What an import that failed means: ``scipy.misc.imread`` no longer exists in scipy
+    1.17.1 (imageio.v3.imread replaced it); ``reg_utils`` is not installed here."""
+    module = error.name or ""
+    if isinstance(statement, ast.ImportFrom) and statement.module and not statement.level:
+        if statement.module.startswith(module + ".") or not module:
+            module = statement.module  # `from google.colab import drive`: google.colab
+    where = next((why for name, why in ELSEWHERE.items() if module.startswith(name)), None)
+    if where:
+        return f"`{module}` cannot be imported here: {where}"
+    missing = re.match(r"cannot import name '([^']+)'", str(error))
+    what = f"{module}.{missing.group(1)}" if missing else module
+    if not what:
+        return None
+    replaced = next((new for old, new in REPLACED.items() if what.startswith(old)), None)
+    installed = _distribution(module.split(".")[0])
+    if replaced and installed:
+        return f"`{what}` no longer exists in {installed} ({replaced} replaced it)"
+    if missing and installed:
+        return f"`{what}` does not exist in {installed}"
+    return (
+        f"`{what}` cannot be imported: it is not installed in this Python (nor a file beside "
+        "the notebook)"
+    )
+
+
+def _distribution(package: str) -> str | None:
+    """``scipy 1.17.1`` for an importable top-level package; None when it is not installed."""
+    from importlib import metadata, util
+
+    try:
+        if util.find_spec(package) is None:
+            return None
+    except (ImportError, ValueError):
+        return None
+    names = metadata.packages_distributions().get(package, [package])
+    try:
+        return f"{names[0]} {metadata.version(names[0])}"
+    except metadata.PackageNotFoundError:
+        return package
 
 
 def _cells(path: Path) -> list[dict]:
