@@ -1,10 +1,7 @@
 """docs/tutorial.ipynb runs top to bottom in a real Jupyter kernel (nbclient + ipykernel)
 and produces its figures; LivePlot keeps one output that it updates in place."""
 
-import json
-import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +9,8 @@ import pytest
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
+
+from kernel import execute  # noqa: E402
 
 TUTORIAL = Path(__file__).parents[1] / "docs" / "tutorial.ipynb"
 
@@ -23,40 +22,13 @@ def test_the_tutorial_is_stored_without_outputs():
             assert cell.outputs == [] and cell.execution_count is None
 
 
-KERNEL = "nnreg-tests"
-
-
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
-    """The tutorial executed by a kernel running this very Python (a kernel spec of its own,
-    found first through JUPYTER_PATH), from a scratch folder."""
+    """The tutorial executed by a kernel running this very Python, from a scratch folder."""
     folder = tmp_path_factory.mktemp("tutorial")
     shutil.copy(TUTORIAL, folder / TUTORIAL.name)
-    spec = folder / "jupyter" / "kernels" / KERNEL
-    spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(
-        json.dumps(
-            {
-                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                "display_name": "nnreg tests",
-                "language": "python",
-            }
-        )
-    )
-    previous = os.environ.get("JUPYTER_PATH")
-    os.environ["JUPYTER_PATH"] = str(folder / "jupyter")
-    try:
-        notebook = nbformat.read(folder / TUTORIAL.name, as_version=4)
-        client = nbclient.NotebookClient(
-            notebook, timeout=120, kernel_name=KERNEL, resources={"metadata": {"path": folder}}
-        )
-        client.execute()
-        notebook.metadata["ran_in"] = str(folder)
-    finally:
-        if previous is None:
-            os.environ.pop("JUPYTER_PATH", None)
-        else:
-            os.environ["JUPYTER_PATH"] = previous
+    notebook = execute(nbformat.read(folder / TUTORIAL.name, as_version=4), folder)
+    notebook.metadata["ran_in"] = str(folder)
     return notebook
 
 

@@ -59,6 +59,14 @@ def __dir__() -> list[str]:
     return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})
 
 
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext nnreg``: adds the ``%nnreg_doctor net`` line magic (see
+    :mod:`nnreg.magics`)."""
+    from nnreg.magics import register
+
+    register(ipython)
+
+
 __version__ = "0.1.0"
 
 __all__ = [

@@ -17,6 +17,7 @@ never writes next to the learner's files.
 from __future__ import annotations
 
 import inspect
+import sys
 import types
 from dataclasses import replace
 from pathlib import Path
@@ -147,6 +148,9 @@ def _place(learner: Learner, line: int) -> str:
     for one over several lines), or ``cell 3, line 7`` in the notebook given."""
     first, last = int(line), getattr(line, "last", int(line))
     file = getattr(line, "file", "") or str(learner.source)
+    lines = f"line {first}" if last == first else f"lines {first}–{last}"
+    if file in learner.file_labels:  # a cell of a notebook kernel: In [5], line 3
+        return f"{learner.file_labels[file]}, {lines}"
     try:
         given = Path(file).resolve() == Path(learner.source).resolve()
     except (OSError, ValueError):
@@ -157,7 +161,6 @@ def _place(learner: Learner, line: int) -> str:
         if last == first or not end.startswith(cell):
             return start
         return f"{cell}lines {number}–{end.rpartition('line ')[2]}"
-    lines = f"line {first}" if last == first else f"lines {first}–{last}"
     return f"{Path(file).name}, {lines}"
 
 
@@ -177,8 +180,18 @@ def _in_their_terms(diagnosis: Diagnosis, learner: Learner) -> Diagnosis:
     return diagnosis
 
 
+def check(network, **options) -> Diagnosis:
+    """Diagnose a network already built in this notebook kernel (see
+    :func:`nnreg.doctor.live.check`)."""
+    from nnreg.doctor.live import check as check_live
+
+    options.setdefault("namespace", sys._getframe(1).f_globals)
+    return check_live(network, **options)
+
+
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "check",
     "Diagnosis",
     "DoctorError",
     "Finding",

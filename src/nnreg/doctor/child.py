@@ -110,6 +110,8 @@ def main() -> None:
 
 
 def _run(request: dict, channel: Channel) -> NoReturn:
+    if request.get("live"):
+        _run_live(request, channel)
     given, _, name = request["target"].partition(":")
     path = Path(given).resolve()
     _watch(time.monotonic() + request["timeout"], request, path, channel)
@@ -144,6 +146,42 @@ def _run(request: dict, channel: Channel) -> NoReturn:
     if replacements.found():
         notes.append(replacements.message(given))
     data = dataclasses.asdict(diagnosis)
+    data["notes"] = notes
+    channel.finish({"diagnosis": data, "notes": notes})
+
+
+def _run_live(request: dict, channel: Channel) -> NoReturn:
+    """A live network from a notebook kernel (see :mod:`~nnreg.doctor.live`)."""
+    from nnreg.doctor.live import diagnose_live
+
+    live = request["live"]
+    folder = Path(live["cwd"])
+    _watch(time.monotonic() + request["timeout"], request, folder / "notebook", channel)
+    replacements = Replacements()
+    os._exit = _os_exit
+    if folder.is_dir():
+        os.chdir(folder)
+    given = request["target"]
+    try:
+        _, diagnosis = diagnose_live(live, request["gradients"], request["regularizer"])
+    except DoctorError as error:
+        channel.finish({"error": replacements.explain(given, str(error))})
+    except (SystemExit, KeyboardInterrupt) as error:
+        channel.finish({"error": _stopped(error, folder / "notebook", given)})
+    except Exception as error:  # noqa: BLE001 - their code may have broken numpy or Python
+        what = _name(error)
+        failed = (
+            replacements.explain(given, what)
+            if replacements.found()
+            else (
+                f"the doctor failed while running {given}: {what}. Unless your code changes "
+                "Python or numpy, this is a bug in nnreg's doctor: please report it"
+            )
+        )
+        channel.finish({"error": failed})
+    diagnosis.learner = given
+    data = dataclasses.asdict(diagnosis)
+    notes = list(getattr(diagnosis, "notes", []))
     data["notes"] = notes
     channel.finish({"diagnosis": data, "notes": notes})
 

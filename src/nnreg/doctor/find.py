@@ -87,11 +87,14 @@ def learner_for(
     update_name: str | None = None,
     recorded: dict[str, Any] | None = None,
     unit: tuple[Callable, str, bool] | None = None,
+    sizes: list[int] | None = None,
 ) -> Learner:
     """The :class:`Learner` around a built network (or a module of functions): the unit
     that updates it (``update_name``, or found by trying), its parameters and gradient
     computation. With ``recorded`` (a real call's arguments by name, from ``--run``), the
-    mini-batches are cut from the recorded one and other arguments keep their values."""
+    mini-batches are cut from the recorded one and other arguments keep their values. With
+    ``sizes``, the network is probed at those sizes (a live network, as built) rather than
+    as built on the probe's."""
     problems: list[str] = []
     for attempt in range(2):
         found = _candidates_for(network, module, update_name) if unit is None else []
@@ -100,7 +103,7 @@ def learner_for(
             holder = network if takes_network else None
             found = [UnitCandidate(function, update_name, kind, holder, 1 if takes_network else 0)]
         for candidate in found:
-            learner = _tried(candidate, network, name, path, line_label, recorded, problems)
+            learner = _tried(candidate, network, name, path, line_label, recorded, problems, sizes)
             if learner is not None:
                 learner.notes = notes + learner.notes
                 learner.hook = find_hook(learner, module, gradients)
@@ -138,7 +141,9 @@ def _candidates_for(network: Any, module: Any, update_name: str | None) -> list[
     return found
 
 
-def _tried(candidate, network, name, path, line_label, recorded, problems) -> Learner | None:
+def _tried(
+    candidate, network, name, path, line_label, recorded, problems, sizes=None
+) -> Learner | None:
     """The learner replaying ``candidate`` in the first layout in which one trial update
     runs and changes a chain of weight matrices; None (and why in ``problems``) if none.
     λ is the argument (or attribute) whose name says so, else the one argument whose value
@@ -148,7 +153,7 @@ def _tried(candidate, network, name, path, line_label, recorded, problems) -> Le
     binding = bind(candidate.function, owner, candidate.skip)
     binding.attributes.update(_momentum_attribute(owner))
     shown = f"{name}.{candidate.name}" if method else candidate.name
-    where = (candidate, network, name, path, line_label, recorded)
+    where = (candidate, network, name, path, line_label, recorded, sizes)
     if binding.has("lmbda"):
         return _with_n_found(_in_some_layout(*where, problems, binding), candidate)
     unnamed = _unnamed_numbers(candidate, binding)
@@ -172,7 +177,7 @@ def _tried(candidate, network, name, path, line_label, recorded, problems) -> Le
     return None
 
 
-def _in_some_layout(candidate, network, name, path, line_label, recorded, problems, binding):
+def _in_some_layout(candidate, network, name, path, line_label, recorded, sizes, problems, binding):
     method = candidate.network is None and not isinstance(network, type(inspect))
     owner = network if method else None
     known = parameters_of(network)
@@ -180,13 +185,14 @@ def _in_some_layout(candidate, network, name, path, line_label, recorded, proble
     orientation = known[0].rows_are_outputs if known else None
     layouts = [None] if recorded else layouts_to_try(orientation, binding.has("x"))
     for layout in layouts:
-        for outputs in dict.fromkeys([PROBE_SIZES[-1], 1]):
+        outputs_to_try = [sizes[-1]] if sizes else [PROBE_SIZES[-1], 1]
+        for outputs in dict.fromkeys(outputs_to_try):
             unit = Unit(
                 candidate.function, shown, binding, layout or "recorded", candidate.kind,
                 owner=owner, network=candidate.network,
             )  # fmt: skip
-            sizes = [*PROBE_SIZES[:-1], outputs]
-            learner = Learner(path, name, network, known, unit, line_label=line_label, sizes=sizes)
+            tried = list(sizes) if sizes else [*PROBE_SIZES[:-1], outputs]
+            learner = Learner(path, name, network, known, unit, line_label=line_label, sizes=tried)
             if recorded is not None:
                 learner.recorded_batch = _recorded_examples(binding, recorded)
                 _keep_recorded(binding, recorded)
@@ -301,7 +307,7 @@ def _trial(learner: Learner) -> str | None:
     if not found:
         return "it changed no chain of weight matrices"
     learner.parameters = found
-    learner.sizes = _sizes(found, root)
+    learner.sizes = sizes_of(found, root)
     if unit.kind == "epoch":
         unit.creates_parameters = _creates_parameters(learner)
     return None
@@ -354,7 +360,8 @@ def _root_among(values: dict[str, Any]) -> tuple[Any, str | None]:
     return None, None
 
 
-def _sizes(parameters: list[Parameter], root: Any) -> list[int]:
+def sizes_of(parameters: list[Parameter], root: Any) -> list[int]:
+    """The layer sizes [n_in, …, n_out] of a chain of weights."""
     weights = [p for p in parameters if p.kind == "weight"]
     sizes = []
     for parameter in weights:

@@ -51,9 +51,11 @@ def diagnose_in_child(
     regularizer: str | None,
     timeout: float,
     run: list[str] | None = None,
+    live: dict | None = None,
 ) -> Diagnosis:
     """:func:`nnreg.doctor.diagnose_in_this_process` run in a child process; with ``run``
-    (the script's arguments), ``target`` is a training script run until its first update."""
+    (the script's arguments), ``target`` is a training script run until its first update;
+    with ``live``, a pickled live network (see :mod:`~nnreg.doctor.live`)."""
     if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
         raise DoctorError(f"the time limit must be a number of seconds > 0, got {timeout!r}")
     request = {
@@ -62,6 +64,7 @@ def diagnose_in_child(
         "regularizer": regularizer,
         "timeout": timeout,
         "run": run,
+        "live": live,
     }
     answer = run_child(request, timeout)
     if "error" in answer:

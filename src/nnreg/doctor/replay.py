@@ -175,6 +175,8 @@ class Learner:
     """A real mini-batch (``--run``): batches are cut from it, in its own layout."""
     setting: dict[str, float] | None = None
     """The script's own η, λ, n, m as far as found (``--run``); None: the book's."""
+    file_labels: dict[str, str] = field(default_factory=dict)
+    """Files that a learner knows by another name: a notebook kernel's cell → ``In [5]``."""
 
     @property
     def instance(self) -> Any:

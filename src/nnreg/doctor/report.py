@@ -41,6 +41,10 @@ class Diagnosis:
     def exit_code(self) -> int:
         return 1 if self.mistakes else 0
 
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        """In a notebook, the diagnosis as the command prints it."""
+        printer.text(render(self) if not cycle else "Diagnosis(…)")
+
 
 def render(diagnosis: Diagnosis) -> str:
     """The diagnosis as a learner reads it: rule found, correct rule, then each finding."""
