@@ -141,3 +141,14 @@ def test_run_needs_an_existing_script_or_notebook(tmp_path):
         result = doctor("--run", target)
         assert result.exit_code == 2, result.output
         assert "is not a Python script or notebook" in result.output
+
+
+def test_a_notebook_run_that_stops_at_an_import_says_what_it_means_and_the_way_without_run():
+    notebook = Path(__file__).parent / "doctor_gallery_shapes" / "notebook_colab_correct.ipynb"
+    result = doctor("--run", notebook)
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "(cell 2, line 2)" in text
+    assert "`google.colab` cannot be imported here: it exists only in Google Colab" in text
+    assert "Without --run, `nnreg doctor notebook_colab_correct.ipynb` reads only" in text
+    assert "nnreg.doctor.check(net)" in text and "Traceback" not in text

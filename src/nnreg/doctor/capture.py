@@ -87,9 +87,11 @@ def capture_update(path: Path, arguments: list[str], label: Callable = int) -> R
                 "update: "
                 + (
                     _data_file_hint(error, path)
+                    or _import_hint(error)
                     or "fix the error (run it with "
                     "python as you usually do), then run the doctor again"
                 )
+                + _without_run(path)
             ) from None
     finally:
         sys.settrace(None)
@@ -121,6 +123,39 @@ def _data_file_hint(error: Exception, path: Path) -> str | None:
         f"{name} is MNIST in {'the book' if EXPORTED[name] == 'book' else 'Keras'}'s format: "
         f"write it with `nnreg data export --format {EXPORTED[name]} --out {folder}` (from "
         "nnreg's checked MNIST files, downloaded once), then run the doctor again"
+    )
+
+
+def _import_hint(error: Exception) -> str | None:
+    """What a failed import means (a removed API, a module that exists only in Colab…)."""
+    import ast
+    import traceback
+
+    from nnreg.doctor.notebooks import import_failure
+
+    if not isinstance(error, ImportError):
+        return None
+    statement = None
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        try:
+            statement = ast.parse((frame.line or "").strip()).body[0]
+        except (SyntaxError, IndexError):
+            continue
+        if isinstance(statement, (ast.Import, ast.ImportFrom)):
+            break
+        statement = None
+    text = import_failure(error, statement)
+    return f"{text}; fix the import, then run the doctor again" if text else None
+
+
+def _without_run(path: Path) -> str:
+    """For a notebook: the doctor can still read its definitions, leaving failing cells out."""
+    if path.suffix != ".ipynb":
+        return ""
+    return (
+        f". Without --run, `nnreg doctor {path.name}` reads only the notebook's definitions "
+        "(a failing cell is left out, as Jupyter leaves it); in the notebook itself, "
+        "`nnreg.doctor.check(net)` diagnoses the network you built"
     )
 
 

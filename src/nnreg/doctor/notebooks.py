@@ -143,7 +143,7 @@ def _uses_what_was_not_run(error: Exception, statement: ast.stmt, notebook) -> b
 
 
 def _shown(error: BaseException, statement: ast.stmt | None = None) -> str:
-    text = _import_failure(error, statement) if isinstance(error, ImportError) else None
+    text = import_failure(error, statement) if isinstance(error, ImportError) else None
     text = text or f"{type(error).__name__}: {error}"
     return text if len(text) <= 200 else text[:197] + "…"
 
@@ -169,7 +169,7 @@ ELSEWHERE = {
 """Modules a notebook imports that exist only where it was written."""
 
 
-def _import_failure(error: ImportError, statement: ast.stmt | None = None) -> str | None:
+def import_failure(error: ImportError, statement: ast.stmt | None = None) -> str | None:
     """What an import that failed means: ``scipy.misc.imread`` no longer exists in scipy
     1.17.1 (imageio.v3.imread replaced it); ``reg_utils`` is not installed here."""
     module = error.name or ""
