@@ -31,6 +31,9 @@ from nnreg.doctor.replay import DoctorError
 
 IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 """Names IPython puts in a notebook's namespace: not the learner's."""
+LARGEST_DEFINITION = 16 * 2**20
+"""Bytes a function of the notebook may take once pickled: one that reads a global data set
+(``X_test``) carries it along, and is left out rather than copied."""
 
 
 # -- the kernel's side -------------------------------------------------------------------------
@@ -101,9 +104,11 @@ def _payload(network: Any, namespace: dict[str, Any]) -> bytes:
         if name.startswith("_") or name in IPYTHON_NAMES or not _definition(value):
             continue
         try:
-            kept[name] = cloudpickle.dumps(value)
+            copy = cloudpickle.dumps(value)
         except Exception:  # noqa: BLE001 - left out: the doctor finds what it needs without
             continue
+        if len(copy) <= LARGEST_DEFINITION:
+            kept[name] = copy
     functions = _functions([type(network), *(namespace[name] for name in kept)])
     files = {function.__code__.co_filename for function in functions}
     files = {file for file in files if not file.startswith("<")}
