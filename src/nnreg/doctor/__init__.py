@@ -29,6 +29,8 @@ from nnreg.doctor.gradients import discover_gradient_protocol
 from nnreg.doctor.importing import notebook_label
 from nnreg.doctor.isolation import diagnose_in_child
 from nnreg.doctor.measure import probe_cost, probe_data_step, probe_regularization
+from nnreg.doctor.places import place
+from nnreg.doctor.pytorch import diagnose_torch_running, uses_torch
 from nnreg.doctor.replay import DoctorError, Learner
 from nnreg.doctor.report import Diagnosis, Finding, render
 from nnreg.doctor.setting import example_count, recorded_setting, role_values
@@ -85,6 +87,8 @@ def diagnose_running(
     _check(regularizer)
     path = Path(path)
     label = notebook_label(path, everything=True)
+    if uses_torch(path):
+        return diagnose_torch_running(path, arguments, label, regularizer)
     call = capture_update(path, arguments, label)
     if call.network is None:  # a training function keeping its parameters in a dict
         network = types.ModuleType(call.function.__module__ or path.stem)
@@ -143,27 +147,6 @@ def _diagnose_learner(learner: Learner, regularizer: str | None) -> Diagnosis:
     return _in_their_terms(diagnosis, learner)
 
 
-def _place(learner: Learner, line: int) -> str:
-    """Where a statement is, as the learner finds it: ``train.py, line 7`` (``lines 7–9``
-    for one over several lines), or ``cell 3, line 7`` in the notebook given."""
-    first, last = int(line), getattr(line, "last", int(line))
-    file = getattr(line, "file", "") or str(learner.source)
-    lines = f"line {first}" if last == first else f"lines {first}–{last}"
-    if file in learner.file_labels:  # a cell of a notebook kernel: In [5], line 3
-        return f"{learner.file_labels[file]}, {lines}"
-    try:
-        given = Path(file).resolve() == Path(learner.source).resolve()
-    except (OSError, ValueError):
-        given = False
-    if given and Path(file).suffix == ".ipynb":
-        start, end = str(learner.line_label(first)), str(learner.line_label(last))
-        cell, _, number = start.rpartition("line ")
-        if last == first or not end.startswith(cell):
-            return start
-        return f"{cell}lines {number}–{end.rpartition('line ')[2]}"
-    return f"{Path(file).name}, {lines}"
-
-
 def _check(regularizer: str | None) -> None:
     if regularizer is not None and regularizer not in REGULARIZERS:
         raise DoctorError(f"unknown regularizer {regularizer!r}: choose {', '.join(REGULARIZERS)}")
@@ -173,7 +156,7 @@ def _in_their_terms(diagnosis: Diagnosis, learner: Learner) -> Diagnosis:
     """Line numbers as the learner finds them (``cell 3, line 7`` in a notebook), and the
     loader's notes attached as ``diagnosis.notes``."""
     diagnosis.findings = [
-        replace(f, lines=[(_place(learner, n), text) for n, text in f.lines])
+        replace(f, lines=[(place(learner, n), text) for n, text in f.lines])
         for f in diagnosis.findings
     ]
     diagnosis.notes = list(learner.notes)

@@ -65,7 +65,7 @@ def capture_update(path: Path, arguments: list[str], label: Callable = int) -> R
     recorded call, or a :class:`DoctorError` saying why there was none."""
     path = Path(path).resolve()
     watcher = _Watcher(path.parent)
-    run = _notebook_runner(path) if path.suffix == ".ipynb" else _script_runner(path)
+    run = runner_for(path)
     argv = sys.argv
     sys.argv = [str(path), *arguments]
     sys.settrace(watcher.trace)
@@ -159,6 +159,11 @@ def _without_run(path: Path) -> str:
     )
 
 
+def runner_for(path: Path) -> Callable[[], None]:
+    """What runs the script (or every code cell of the notebook) at ``path`` as __main__."""
+    return _notebook_runner(path) if path.suffix == ".ipynb" else _script_runner(path)
+
+
 def _script_runner(path: Path) -> Callable[[], None]:
     return lambda: runpy.run_path(str(path), run_name="__main__")
 
@@ -199,7 +204,7 @@ class _Watcher:
         """Code of the learner's: in their folder, or anywhere but Python's own library,
         installed packages and nnreg (a network module kept in another folder counts)."""
         if filename not in self.files:
-            self.files[filename] = _learners_file(filename, self.folder)
+            self.files[filename] = learners_file(filename, self.folder)
         return self.files[filename]
 
     def trace(self, frame, event: str, argument):
@@ -356,7 +361,7 @@ NOT_THEIRS = tuple(
 """Folders whose code is not the learner's: the standard library, installed packages, nnreg."""
 
 
-def _learners_file(filename: str, folder: str) -> bool:
+def learners_file(filename: str, folder: str) -> bool:
     if filename.startswith("<"):
         return False
     try:

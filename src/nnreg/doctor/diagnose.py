@@ -15,6 +15,7 @@ from nnreg.doctor.catalogue import findings
 from nnreg.doctor.cost_catalogue import penalty_symbols
 from nnreg.doctor.formulas import CORRECT, data_text, kinds_differ, rule_text
 from nnreg.doctor.measure import CostProbe, DataProbe, RegularizationProbe
+from nnreg.doctor.places import LineNumber, statement_spans, statement_text
 from nnreg.doctor.replay import Learner
 from nnreg.doctor.report import Diagnosis, Finding
 from nnreg.doctor.roles import ROLE_NAMES
@@ -177,20 +178,6 @@ def _only_passes(statement: str, names: list[str]) -> bool:
     return bool(uses) and all(id(n) in passed for n in uses)
 
 
-class LineNumber(int):
-    """A line number that knows its file (the learner's code may span several) and the last
-    line of its statement (``last``: the same line unless the statement goes on)."""
-
-    file: str = ""
-    last: int = 0
-
-    def __new__(cls, number: int, file: str, last: int | None = None) -> LineNumber:
-        line = super().__new__(cls, number)
-        line.file = file
-        line.last = number if last is None else last
-        return line
-
-
 def lines_using(function, names: list[str]) -> list[tuple[int, str]]:
     """The statements of ``function`` whose *code* uses one of ``names`` (never a docstring,
     a string or a comment, nor the ``def`` line), as (line number, text): a statement over
@@ -206,7 +193,7 @@ def lines_using(function, names: list[str]) -> list[tuple[int, str]]:
     definition = next(
         (i for i, line in enumerate(source) if line.lstrip().startswith(("def ", "async def "))), 0
     )
-    spans = _statement_spans(code)
+    spans = statement_spans(code)
     quoted = {}
     for offset in sorted(offsets - {definition}):
         first, last = next(((a, b) for a, b in spans if a <= offset <= b), (offset, offset))
@@ -214,39 +201,9 @@ def lines_using(function, names: list[str]) -> list[tuple[int, str]]:
             first = last = offset  # a signature over several lines: only the line itself
         quoted.setdefault(first, last)
     return [
-        (LineNumber(start + first, file, start + last), _statement_text(source[first : last + 1]))
+        (LineNumber(start + first, file, start + last), statement_text(source[first : last + 1]))
         for first, last in sorted(quoted.items())
     ]
-
-
-def _statement_spans(code: str) -> list[tuple[int, int]]:
-    """0-based (first, last) lines of each simple statement of ``code`` — and of each compound
-    statement's header (``for x, y in zip(a,`` … ``b):``) — innermost first."""
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return []
-    spans = []
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.stmt):
-            continue
-        body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
-            end = body[0].lineno - 1  # a header: up to its body
-            decorators = getattr(node, "decorator_list", [])
-            first = min([node.lineno, *(d.lineno for d in decorators)])
-            spans.append((first - 1, max(first, end) - 1))
-        else:
-            spans.append((node.lineno - 1, (node.end_lineno or node.lineno) - 1))
-    return sorted(spans, key=lambda span: span[1] - span[0])
-
-
-def _statement_text(lines: list[str]) -> str:
-    """A statement's lines, the first stripped and the others keeping their indentation
-    relative to it."""
-    if len(lines) == 1:
-        return lines[0].rstrip()
-    return textwrap.dedent("".join(lines)).rstrip()
 
 
 def _code_lines_using(source: str, names: list[str]) -> set[int]:
