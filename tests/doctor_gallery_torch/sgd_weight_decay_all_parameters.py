@@ -5,7 +5,7 @@ The mistake: `weight_decay` is given to every parameter, so the biases are decay
 `optimizer = torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=1e-3)`).
 
 planted: line 25
-expect: exit=1 mistakes=biases-regularized
+expect: exit=1 mistakes=biases-regularized notes=weight-decay-is-lambda-over-n
 """
 
 import torch

@@ -4,7 +4,7 @@ L2 term (λ/2n)·Σ‖W‖² added to the loss as well.
 The mistake: two L2 penalties on the same weights (lines `optimizer = torch.optim.SGD(` and
 `penalty = lmbda / (2 * n) * sum(W.pow(2).sum() for W in weights)`).
 
-planted: lines 32, 41
+planted: lines 28, 34
 expect: exit=1 mistakes=penalty-twice notes=weight-decay-is-lambda-over-n
 """
 

@@ -30,7 +30,7 @@ from nnreg.doctor.importing import notebook_label
 from nnreg.doctor.isolation import diagnose_in_child
 from nnreg.doctor.measure import probe_cost, probe_data_step, probe_regularization
 from nnreg.doctor.places import place
-from nnreg.doctor.pytorch import diagnose_torch_running, uses_torch
+from nnreg.doctor.pytorch import diagnose_torch_module, diagnose_torch_running, uses_torch
 from nnreg.doctor.replay import DoctorError, Learner
 from nnreg.doctor.report import Diagnosis, Finding, render
 from nnreg.doctor.setting import example_count, recorded_setting, role_values
@@ -76,6 +76,8 @@ def diagnose_in_this_process(
     what the child process does. Anything their code does (exit, loop, change numpy)
     happens here."""
     _check(regularizer)
+    if uses_torch(Path(target.partition(":")[0])):
+        return diagnose_torch_module(target, regularizer)
     return _diagnose_learner(load_learner(target, gradients), regularizer)
 
 

@@ -23,13 +23,24 @@ from nnreg.doctor.pytorch.catalogue import TorchFacts, torch_findings
 from nnreg.doctor.pytorch.measure import Measured, measure
 from nnreg.doctor.report import Diagnosis
 
-__all__ = ["diagnose_torch_running", "uses_torch"]
+__all__ = ["diagnose_torch_module", "diagnose_torch_running", "uses_torch"]
 
 
 def diagnose_torch_running(path: Path, arguments: list[str], label, regularizer=None) -> Diagnosis:
     """Run the PyTorch script (or notebook) at ``path`` to its first update and diagnose it."""
     record = capture_step(path, arguments, label)
     return diagnosis_of(record, SimpleNamespace(source=Path(path), line_label=label), regularizer)
+
+
+def diagnose_torch_module(target: str, regularizer: str | None = None) -> Diagnosis:
+    """``PATH.py:make_model`` with a training step of the learner's in the same file."""
+    from nnreg.doctor.pytorch.module import capture_module_step
+
+    record, label, notes = capture_module_step(target)
+    path = Path(target.partition(":")[0])
+    diagnosis = diagnosis_of(record, SimpleNamespace(source=path, line_label=label), regularizer)
+    diagnosis.notes = notes + diagnosis.notes[1:]
+    return diagnosis
 
 
 def diagnosis_of(record: StepRecord, where, regularizer: str | None = None) -> Diagnosis:

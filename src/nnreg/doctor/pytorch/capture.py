@@ -301,7 +301,7 @@ class Watcher:
             "penalty_lines": list(dict.fromkeys(self.read_lines)),
             "backward_line": self._learners_line(),
             "scope": _scope_of_learner(self),
-            "n": _training_size(self, self.inputs),
+            "n": _training_size(self, self.inputs, _batch_size(self.inputs)),
         }
         self.written_lines.clear()
 
@@ -522,7 +522,7 @@ def _reduction(scope: dict[str, Any]) -> str | None:
     return reductions.pop() if len(reductions) == 1 else None
 
 
-def _training_size(watcher: Watcher, inputs: list) -> int | None:
+def _training_size(watcher: Watcher, inputs: list, m: int) -> int | None:
     """n: the size of the training data the batches come from — a DataLoader's dataset, or
     the largest array or tensor in scope shaped like the inputs with more examples."""
     import torch
@@ -544,5 +544,6 @@ def _training_size(watcher: Watcher, inputs: list) -> int | None:
         if isinstance(value, (torch.Tensor, np.ndarray))
         and value.ndim == len(example) + 1
         and tuple(value.shape[1:]) == example
+        and value.shape[0] > m
     ]
     return max(sizes) if sizes else None

@@ -1,0 +1,36 @@
+"""No script: a model factory and a training step, as a learner keeps them in a module to
+import from a notebook — `make_model()`, `make_optimizer(model)` and
+`train_step(model, optimizer, xb, yb, lam)`, which adds the L2 penalty to the loss. Give it to
+the doctor as `nnreg doctor module_train_step_lambda_over_m.py:make_model`.
+
+The mistake: the penalty is divided by the mini-batch size, `len(xb)`, not by the
+training-set size (line `penalty = lam / (2 * len(xb)) * sum(...)`).
+
+planted: line 33
+expect: exit=1 mistakes=lambda-over-m
+"""
+
+import torch
+from torch import nn
+
+N_TRAIN = 60_000
+
+
+def make_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(784, 100), nn.ReLU(), nn.Linear(100, 10))
+
+
+def make_optimizer(model):
+    return torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+
+def train_step(model, optimizer, xb, yb, lam=5.0):
+    optimizer.zero_grad()
+    logits = model(xb)
+    loss = nn.functional.cross_entropy(logits, yb)
+    weights = [p for name, p in model.named_parameters() if name.endswith("weight")]
+    penalty = lam / (2 * len(xb)) * sum(w.pow(2).sum() for w in weights)
+    (loss + penalty).backward()
+    optimizer.step()
+    return loss.item()

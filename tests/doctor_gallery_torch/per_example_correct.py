@@ -1,0 +1,32 @@
+"""The twin of penalty_per_example.py: the loop over the examples sums their losses, and the
+penalty is added once, after the loop.
+
+expect: exit=0
+"""
+
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+
+digits = load_digits()
+X = torch.tensor(digits.data[:800] / 16.0, dtype=torch.float32)
+T = torch.tensor(digits.target[:800])
+n = len(X)
+lmbda = 5.0
+torch.manual_seed(4)
+net = nn.Sequential(nn.Linear(64, 20), nn.Sigmoid(), nn.Linear(20, 10))
+criterion = nn.CrossEntropyLoss()
+optimizer = torch.optim.SGD(net.parameters(), lr=0.5)
+for epoch in range(3):
+    perm = torch.randperm(n)
+    for k in range(0, n, 10):
+        rows = perm[k : k + 10]
+        xb, yb = X[rows], T[rows]
+        optimizer.zero_grad()
+        loss = 0.0
+        for x, t in zip(xb, yb):
+            out = net(x.unsqueeze(0))
+            loss = loss + criterion(out, t.unsqueeze(0)) / len(xb)
+        loss = loss + lmbda / (2 * n) * (net[0].weight.pow(2).sum() + net[2].weight.pow(2).sum())
+        loss.backward()
+        optimizer.step()
