@@ -98,6 +98,13 @@ def _bias_sources(f: TorchFacts) -> list[str]:
     return sources
 
 
+def _bias_title(f: TorchFacts) -> str:
+    names = [f.parameters[i].name for i in _regularized_others(f)]
+    if all(name.endswith("bias") for name in names):
+        return "The biases are regularized too"
+    return "The biases and normalization scales (the 1-D parameters) are regularized too"
+
+
 def _bias_found(f: TorchFacts) -> str:
     biases = _regularized_others(f)
     parts = []
@@ -278,7 +285,7 @@ def _weight_decay_found(f: TorchFacts) -> str:
 ROWS: list[Row] = [
     Row(
         "biases-regularized", "mistake", "torch", lambda f: bool(_regularized_others(f)),
-        "The biases are regularized too", _bias_found, _bias_fix, _bias_consequence,
+        _bias_title, _bias_found, _bias_fix, _bias_consequence,
         lines="biases",
     ),
     Row(
