@@ -30,7 +30,10 @@ def test_a_missing_data_file_gets_the_command_that_writes_it(format, tmp_path):
     assert FILES[format] in message and expected in message, message
 
 
-@pytest.mark.parametrize("format", list(SCRIPTS))
+@pytest.mark.parametrize(
+    "format",
+    [pytest.param(f, marks=[pytest.mark.slow] if f == "book" else []) for f in SCRIPTS],
+)  # the book's pickle of the full MNIST takes about 17 s: with the slow tests
 def test_a_script_reading_the_exported_file_is_diagnosed(format, mnist_folder, tmp_path):
     folder = tmp_path / "learner"
     shutil.copytree(SCRIPTS[format], folder)

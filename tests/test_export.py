@@ -53,6 +53,7 @@ def export(format, out, data_dir):
     return out / {"book": "mnist.pkl.gz", "keras": "mnist.npz"}[format]
 
 
+@pytest.mark.slow  # the full MNIST as a pickle: about 20 s
 def test_the_book_file_loads_in_the_books_loader_as_the_original(data_dir, mnist_folder, tmp_path):
     path = export("book", tmp_path, data_dir)
     training, validation, test = book_load_data(path)
