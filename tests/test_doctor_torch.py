@@ -180,3 +180,24 @@ def test_a_script_that_never_updates_gets_a_message_and_exit_2(body, message, tm
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split())
     assert "Traceback" not in result.output
+
+
+def test_a_script_that_gets_pytorch_through_a_module_of_its_own_is_diagnosed(tmp_path):
+    (tmp_path / "common.py").write_text(
+        "import torch\nfrom torch import nn\ntorch.manual_seed(0)\n"
+        "X = torch.randn(64, 5)\ny = (X[:, 0] > 0).long()\n"
+    )
+    script = tmp_path / "train.py"
+    script.write_text(
+        "from common import *\n"
+        "model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 2))\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=1e-3)\n"
+        "for xb, yb in zip(X.split(16), y.split(16)):\n"
+        "    opt.zero_grad()\n"
+        "    nn.functional.cross_entropy(model(xb), yb).backward()\n"
+        "    opt.step()\n"
+    )
+    result = CliRunner().invoke(main, ["doctor", "--run", str(script), "--json"])
+    assert result.exit_code == 1, result.output
+    codes = {f["code"] for f in json.loads(result.output)["findings"]}
+    assert "biases-regularized" in codes

@@ -21,6 +21,7 @@ At the first update the record is kept and the script is stopped there.
 from __future__ import annotations
 
 import math
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -104,19 +105,40 @@ class _Captured(BaseException):
 
 
 def uses_torch(path: Path) -> bool:
-    """Whether the script (or the notebook's code) imports PyTorch."""
-    import re
+    """Whether the script (or the notebook's code) imports PyTorch — itself, or through a
+    module of the learner's beside it (``from common import *``, ``from mynet import model``)."""
+    return _imports_torch(Path(path), set())
 
+
+TORCH_IMPORT = re.compile(r"^\s*(import torch\b|from torch\b)", re.M)
+OWN_IMPORT = re.compile(r"^\s*(?:from|import)\s+([A-Za-z_][\w.]*)", re.M)
+
+
+def _imports_torch(path: Path, seen: set[Path]) -> bool:
     from nnreg.doctor.notebooks import NotebookError, read_notebook
 
+    path = path.resolve()
+    if path in seen or len(seen) > 50:
+        return False
+    seen.add(path)
     try:
-        if Path(path).suffix == ".ipynb":
-            text = read_notebook(Path(path), everything=True).text
+        if path.suffix == ".ipynb":
+            text = read_notebook(path, everything=True).text
         else:
-            text = Path(path).read_text(encoding="utf-8", errors="replace")
+            text = path.read_text(encoding="utf-8", errors="replace")
     except (OSError, NotebookError):
         return False
-    return re.search(r"^\s*(import torch\b|from torch\b)", text, re.M) is not None
+    if TORCH_IMPORT.search(text):
+        return True
+    for name in OWN_IMPORT.findall(text):
+        parts = name.split(".")
+        for candidate in (
+            path.parent.joinpath(*parts).with_suffix(".py"),
+            path.parent.joinpath(*parts, "__init__.py"),
+        ):
+            if candidate.is_file() and _imports_torch(candidate, seen):
+                return True
+    return False
 
 
 def import_torch():
